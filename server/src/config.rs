@@ -1,0 +1,41 @@
+//! The server's command line; every flag also reads an environment variable.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// Bookstream recommendations server: streams books over gRPC and answers the
+/// same books in one response over unary gRPC and REST/JSON.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version)]
+pub struct ServerConfig {
+    /// Address of the gRPC listener (Recommend, RecommendBatch, health, reflection).
+    #[arg(long, env = "BOOKSTREAM_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Address of the REST/JSON listener (/recommendations, /recommendations/stream, /health).
+    #[arg(long, env = "BOOKSTREAM_REST_ADDR", default_value = "127.0.0.1:8080")]
+    pub rest_addr: SocketAddr,
+
+    /// Most books one request may ask for, streamed or not.
+    #[arg(long, env = "BOOKSTREAM_MAX_RESULTS", default_value_t = 10_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_results: u64,
+
+    /// Largest one-shot answer in bytes: the RecommendBatch message and the
+    /// /recommendations JSON body. Larger answers are refused with a pointer
+    /// to the streaming calls, which have no size limit.
+    #[arg(long, env = "BOOKSTREAM_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=(u32::MAX as u64)))]
+    pub max_message_bytes: u64,
+}
+
+impl ServerConfig {
+    /// The limits that requests are checked against.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_results: self.max_results,
+            max_message_bytes: self.max_message_bytes as usize,
+        }
+    }
+}

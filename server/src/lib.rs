@@ -1,0 +1,120 @@
+//! Bookstream's recommendations server: the gRPC service (streaming and
+//! unary), the REST/JSON twin, health and reflection, on two listeners that
+//! share one shutdown.
+//!
+//! Tests and embedders call [`Server::bind`] with port 0, read the bound
+//! addresses, then [`Server::serve`] until their shutdown future completes.
+
+pub mod config;
+pub mod grpc;
+pub mod limits;
+pub mod rest;
+
+use std::{future::Future, net::SocketAddr};
+
+use bookstream::pb::FILE_DESCRIPTOR_SET;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tower_http::trace::TraceLayer;
+
+pub use config::ServerConfig;
+use grpc::RecommendationService;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen for {role} on {addr}: {source}")]
+    Bind {
+        role: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("building the reflection service failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC listener failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("the REST listener failed: {0}")]
+    Rest(#[source] std::io::Error),
+}
+
+/// A server whose listeners are bound but not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    grpc: TcpListener,
+    rest: TcpListener,
+}
+
+impl Server {
+    /// Binds both listeners, so that the ports are known (and taken) before serving.
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
+        let grpc = bind("gRPC", config.grpc_addr).await?;
+        let rest = bind("REST", config.rest_addr).await?;
+        Ok(Self { config, grpc, rest })
+    }
+
+    /// Where the gRPC listener is bound (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        local_addr(&self.grpc, self.config.grpc_addr)
+    }
+
+    /// Where the REST listener is bound.
+    pub fn rest_addr(&self) -> SocketAddr {
+        local_addr(&self.rest, self.config.rest_addr)
+    }
+
+    /// Serves both listeners until `shutdown` completes, then stops accepting
+    /// and lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let limits = self.config.limits();
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<bookstream::pb::recommendations_server::RecommendationsServer<RecommendationService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+
+        let grpc = tonic::transport::Server::builder()
+            .layer(TraceLayer::new_for_grpc())
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(RecommendationService::new(limits).into_server())
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                stop.clone().cancelled_owned(),
+            );
+        let rest = axum::serve(self.rest, rest::app(limits))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+
+        // If either listener fails, the other is stopped too: half a server is no server.
+        let result = tokio::select! {
+            result = grpc => result.map_err(ServeError::from),
+            result = rest => result.map_err(ServeError::Rest),
+        };
+        stop.cancel();
+        result
+    }
+}
+
+async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { role, addr, source })
+}
+
+fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}

@@ -1,0 +1,77 @@
+//! Request limits shared by the gRPC and REST edges, so both refuse the same
+//! requests with the same words.
+
+use thiserror::Error;
+
+/// What one request may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most books per request.
+    pub max_results: u64,
+    /// Largest one-shot (unary or JSON array) answer, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// A request the server will not answer as asked.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error("max_results must be at least 1")]
+    NoBooksRequested,
+    #[error("max_results {requested} is above this server's limit of {limit} books per request")]
+    TooManyBooks { requested: u64, limit: u64 },
+    #[error(
+        "the answer for {requested} books would exceed the {limit_bytes}-byte limit of a one-shot \
+         answer (reached after {books_fitting} books); ask for fewer books or use {streaming_alternative}, \
+         which streams any number of books"
+    )]
+    AnswerTooLarge {
+        requested: u64,
+        limit_bytes: usize,
+        books_fitting: u64,
+        streaming_alternative: &'static str,
+    },
+}
+
+impl Limits {
+    /// Checks a requested book count and returns it.
+    pub fn check_count(&self, requested: u64) -> Result<u64, LimitError> {
+        match requested {
+            0 => Err(LimitError::NoBooksRequested),
+            n if n > self.max_results => Err(LimitError::TooManyBooks {
+                requested: n,
+                limit: self.max_results,
+            }),
+            n => Ok(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_results: 100,
+        max_message_bytes: 1024,
+    };
+
+    #[test]
+    fn zero_books_is_refused() {
+        assert_eq!(LIMITS.check_count(0), Err(LimitError::NoBooksRequested));
+    }
+
+    #[test]
+    fn counts_up_to_the_cap_are_accepted() {
+        assert_eq!(LIMITS.check_count(1), Ok(1));
+        assert_eq!(LIMITS.check_count(100), Ok(100));
+    }
+
+    #[test]
+    fn a_count_above_the_cap_is_refused_with_the_limit_in_the_message() {
+        let error = LIMITS.check_count(101).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "max_results 101 is above this server's limit of 100 books per request"
+        );
+    }
+}

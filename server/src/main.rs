@@ -1,0 +1,21 @@
+use anyhow::Context;
+use bookstream_server::{Server, ServerConfig};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ServerConfig::parse();
+    bookstream::telemetry::init();
+    let server = Server::bind(config).await.context("starting the server")?;
+    tracing::info!(
+        grpc_addr = %server.grpc_addr(),
+        rest_addr = %server.rest_addr(),
+        "bookstream server ready"
+    );
+    server
+        .serve(bookstream::shutdown::signal())
+        .await
+        .context("serving recommendations")?;
+    tracing::info!("bookstream server stopped");
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The REST/JSON twin: the same catalog books as the gRPC calls, as one JSON
+//! array (`/recommendations`) or streamed as NDJSON (`/recommendations/stream`).
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Query, State, rejection::QueryRejection},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bookstream::catalog;
+use bytes::Bytes;
+use serde::Deserialize;
+use tower_http::trace::TraceLayer;
+
+use crate::limits::{LimitError, Limits};
+
+/// Books per NDJSON chunk: hyper sends every chunk as its own frame, so one
+/// book per chunk would spend far more on framing than on books.
+const BOOKS_PER_CHUNK: u64 = 1000;
+/// A typical book is about 150 bytes of JSON; sizing buffers from it avoids regrowth.
+const TYPICAL_JSON_BOOK_BYTES: usize = 160;
+
+/// The REST router, with the server's limits as state.
+pub fn app(limits: Limits) -> Router {
+    Router::new()
+        .route("/recommendations", get(recommendations))
+        .route("/recommendations/stream", get(recommendations_stream))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(limits)
+        .layer(TraceLayer::new_for_http())
+}
+
+#[derive(Debug, Deserialize)]
+struct RecommendationQuery {
+    /// Absent means user 0, as an unset field does in the gRPC request.
+    #[serde(default)]
+    user_id: u64,
+    max_results: u64,
+}
+
+async fn recommendations(
+    State(limits): State<Limits>,
+    query: Result<Query<RecommendationQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let count = limits.check_count(query.max_results)?;
+    let limit_bytes = limits.max_message_bytes;
+    // Serialising a large array is CPU work; keep it off the async workers.
+    let body = tokio::task::spawn_blocking(move || json_array(query.user_id, count, limit_bytes))
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn recommendations_stream(
+    State(limits): State<Limits>,
+    query: Result<Query<RecommendationQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let count = limits.check_count(query.max_results)?;
+    let chunks = ndjson_chunks(query.user_id, count);
+    let body = Body::from_stream(futures::stream::iter(chunks));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// The JSON array of `count` books, serialised into one pre-sized buffer and
+/// refused as soon as it would pass `limit_bytes`.
+pub fn json_array(user_id: u64, count: u64, limit_bytes: usize) -> Result<Vec<u8>, LimitError> {
+    let estimate = (count as usize).saturating_mul(TYPICAL_JSON_BOOK_BYTES);
+    let mut body = Vec::with_capacity(estimate.min(limit_bytes).saturating_add(2));
+    body.push(b'[');
+    for (fitting, book) in catalog::books(user_id, 0..count).enumerate() {
+        if fitting > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, &book).expect("a book always serialises to JSON");
+        if body.len() + 1 > limit_bytes {
+            return Err(LimitError::AnswerTooLarge {
+                requested: count,
+                limit_bytes,
+                books_fitting: fitting as u64,
+                streaming_alternative: "GET /recommendations/stream",
+            });
+        }
+    }
+    body.push(b']');
+    Ok(body)
+}
+
+/// NDJSON for `count` books, produced lazily one chunk at a time as the body is sent.
+pub fn ndjson_chunks(
+    user_id: u64,
+    count: u64,
+) -> impl Iterator<Item = Result<Bytes, serde_json::Error>> + Send + 'static {
+    (0..count)
+        .step_by(BOOKS_PER_CHUNK as usize)
+        .map(move |start| {
+            let end = (start + BOOKS_PER_CHUNK).min(count);
+            let mut chunk = Vec::with_capacity((end - start) as usize * TYPICAL_JSON_BOOK_BYTES);
+            for book in catalog::books(user_id, start..end) {
+                serde_json::to_writer(&mut chunk, &book)?;
+                chunk.push(b'\n');
+            }
+            Ok(Bytes::from(chunk))
+        })
+}
+
+/// Why a REST request was not answered; each variant is one HTTP status.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("{}", .0.body_text())]
+    BadQuery(#[from] QueryRejection),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadQuery(_) | ApiError::Limit(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(detail) => {
+                tracing::error!("REST request failed: {detail}");
+                let body = serde_json::json!({ "error": "internal server error" });
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_array_holds_the_catalog_books_in_order() {
+        let body = json_array(9, 30, 1 << 20).unwrap();
+        let books: Vec<bookstream::BookRecommendation> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(books, catalog::books(9, 0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_json_array_over_the_limit_is_refused_with_a_pointer_to_the_stream() {
+        let error = json_array(9, 1000, 4096).unwrap_err();
+        assert!(
+            error.to_string().contains("/recommendations/stream"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ndjson_chunks_split_the_books_without_losing_or_repeating_any() {
+        let text: Vec<u8> = ndjson_chunks(2, 2500)
+            .map(|chunk| chunk.unwrap())
+            .flat_map(|chunk| chunk.to_vec())
+            .collect();
+        let books: Vec<bookstream::BookRecommendation> = text
+            .split(|byte| *byte == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).unwrap())
+            .collect();
+        assert_eq!(books, catalog::books(2, 0..2500).collect::<Vec<_>>());
+        assert_eq!(ndjson_chunks(2, 2500).count(), 3);
+    }
+}
