@@ -1,0 +1,44 @@
+//! The client's command line; every flag also reads an environment variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+use crate::sink::Format;
+
+/// Bookstream trigger client: `GET /<n>` streams n book recommendations from
+/// the server and writes every one of them to a file.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "client", version)]
+pub struct ClientConfig {
+    /// Address of the HTTP trigger listener.
+    #[arg(long, env = "BOOKSTREAM_LISTEN", default_value = "127.0.0.1:3333")]
+    pub listen: SocketAddr,
+
+    /// gRPC address of the recommendation server.
+    #[arg(long, env = "BOOKSTREAM_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+
+    /// File that receives the books of each run (replaced atomically when a
+    /// run completes; a broken run leaves `<output>.partial`).
+    #[arg(long, env = "BOOKSTREAM_OUTPUT", default_value = "recommend_books_from_server.txt")]
+    pub output: PathBuf,
+
+    /// Layout of the output file.
+    #[arg(long, env = "BOOKSTREAM_FORMAT", value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+
+    /// Most books one trigger may ask for.
+    #[arg(long, env = "BOOKSTREAM_MAX_N", default_value_t = 10_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_n: u64,
+
+    /// Print every received book to stdout (slow for large runs).
+    #[arg(long, env = "BOOKSTREAM_ECHO")]
+    pub echo: bool,
+
+    /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
+    #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
+          value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+}

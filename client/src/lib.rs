@@ -1,0 +1,70 @@
+//! Bookstream's trigger client: an HTTP listener where `GET /{n}` streams n
+//! recommendations from the server into a file and says what happened.
+//!
+//! The trigger owns a run, the upstream owns the network, the sink owns the
+//! file; none reaches into another's job.
+
+pub mod config;
+pub mod input;
+pub mod page;
+pub mod run;
+pub mod sink;
+pub mod trigger;
+pub mod upstream;
+
+use std::{future::Future, net::SocketAddr};
+
+use tokio::net::TcpListener;
+
+pub use config::ClientConfig;
+use trigger::TriggerSettings;
+use upstream::{Upstream, UpstreamError};
+
+/// Why the client could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("the trigger listener failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A client whose listener is bound but not yet serving.
+#[derive(Debug)]
+pub struct Client {
+    listener: TcpListener,
+    settings: TriggerSettings,
+}
+
+impl Client {
+    /// Binds the trigger listener and prepares (without connecting) the server channel.
+    pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
+        let upstream = Upstream::new(&config.server, config.connect_timeout)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ClientError::Bind { addr: config.listen, source })?;
+        let settings = TriggerSettings {
+            upstream,
+            output: config.output,
+            format: config.format,
+            max_n: config.max_n,
+            echo: config.echo,
+        };
+        Ok(Self { listener, settings })
+    }
+
+    /// Where the trigger listener is bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> Result<SocketAddr, ClientError> {
+        self.listener.local_addr().map_err(ClientError::Serve)
+    }
+
+    /// Serves triggers until `shutdown` completes; runs in progress finish first.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ClientError> {
+        axum::serve(self.listener, trigger::app(self.settings))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ClientError::Serve)
+    }
+}

@@ -1,0 +1,142 @@
+//! The HTML a person sees in the browser. maud escapes every value, so titles
+//! and paths cannot inject markup.
+
+use std::path::Path;
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::run::RunReport;
+
+const STYLE: &str = "
+body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { text-align: left; padding: .25rem .75rem .25rem 0; border-bottom: 1px solid #ddd; }
+code { background: #f4f4f4; padding: 0 .25rem; }
+.failed { color: #a40000; }
+";
+
+/// What the landing page says about this client's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexInfo<'a> {
+    pub server: &'a str,
+    pub output: &'a Path,
+    pub format: &'a str,
+    pub max_n: u64,
+}
+
+/// `GET /`: how to use the trigger, with example links.
+pub fn index(info: IndexInfo<'_>) -> Markup {
+    layout(
+        "Bookstream client",
+        html! {
+            h1 { "Bookstream client" }
+            p {
+                "Open " code { "/<n>" } " to stream " em { "n" } " book recommendations from the server at "
+                code { (info.server) } " into " code { (info.output.display()) }
+                " (format " code { (info.format) } "). Add " code { "?user_id=<id>" }
+                " for another user's recommendations (default 1)."
+            }
+            ul {
+                @for n in [10u64, 1_000, 100_000, 1_000_000] {
+                    @if n <= info.max_n {
+                        li { a href={ "/" (n) } { (thousands(n)) " books" } }
+                    }
+                }
+                li { a href="/1000?user_id=42" { "1,000 books for user 42" } }
+            }
+            p { "Up to " (thousands(info.max_n)) " books per request. Ask with " code { "Accept: application/json" } " (as curl does) for a JSON answer." }
+        },
+    )
+}
+
+/// The answer to a run that wrote every book.
+pub fn report(report: &RunReport) -> Markup {
+    layout(
+        "Books received",
+        html! {
+            h1 { (thousands(report.received)) " books received" }
+            table {
+                tr { th { "User" } td { (report.user_id) } }
+                tr { th { "Books" } td { (thousands(report.received)) } }
+                tr { th { "Elapsed" } td { (format!("{:.3}", report.elapsed.as_secs_f64())) " s" } }
+                tr { th { "Rate" } td { (thousands(report.books_per_second() as u64)) " books/s" } }
+                tr { th { "File" } td { code { (report.file.display()) } " (" (report.format.name()) ")" } }
+            }
+            h2 { "First books" }
+            table {
+                tr { th { "#" } th { "Title" } th { "Author" } th { "Year" } }
+                @for book in &report.preview {
+                    tr { td { (book.id) } td { (book.title) } td { (book.author) } td { (book.year) } }
+                }
+            }
+            p { a href="/" { "Back" } }
+        },
+    )
+}
+
+/// The answer to a request that failed; says what arrived and where it is.
+pub fn failure(title: &str, message: &str, received: Option<u64>, partial_file: Option<&Path>) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 .failed { (title) }
+            p { (message) }
+            @if let Some(received) = received {
+                p { (thousands(received)) " books arrived before the stream stopped." }
+            }
+            @if let Some(partial) = partial_file {
+                p { "They were kept in " code { (partial.display()) } "; the previous complete file was left untouched." }
+            }
+            p { a href="/" { "Back" } }
+        },
+    )
+}
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Bookstream" }
+                style { (STYLE) }
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// 1234567 as "1,234,567", for people reading large counts.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped_for_reading() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(10_000_000), "10,000,000");
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let page = failure("Bad <request>", "<script>alert(1)</script>", None, None).into_string();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+    }
+}

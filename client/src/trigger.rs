@@ -1,0 +1,218 @@
+//! The HTTP trigger: `GET /{n}` runs one stream-to-file and answers with an
+//! HTML page for browsers or JSON for everyone else.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::PathRejection, rejection::QueryRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::{
+    input::{self, InputError},
+    page,
+    run::{self, RunError, RunReport, RunRequest},
+    sink::Format,
+    upstream::{Upstream, UpstreamError},
+};
+
+/// Everything a trigger needs; shared by all requests.
+#[derive(Debug)]
+pub struct TriggerSettings {
+    pub upstream: Upstream,
+    pub output: PathBuf,
+    pub format: Format,
+    pub max_n: u64,
+    pub echo: bool,
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    settings: Arc<TriggerSettings>,
+    next_run_id: Arc<AtomicU64>,
+}
+
+/// The trigger router.
+pub fn app(settings: TriggerSettings) -> Router {
+    let state = AppState { settings: Arc::new(settings), next_run_id: Arc::new(AtomicU64::new(1)) };
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(|| async { "ok" }))
+        // Browsers ask for it on every page; answering keeps it out of the error log.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/{n}", get(trigger))
+        .with_state(state)
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn index(State(state): State<AppState>) -> Html<String> {
+    let settings = &state.settings;
+    Html(
+        page::index(page::IndexInfo {
+            server: settings.upstream.endpoint(),
+            output: &settings.output,
+            format: settings.format.name(),
+            max_n: settings.max_n,
+        })
+        .into_string(),
+    )
+}
+
+async fn trigger(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let answer = Answer { html: wants_html(&headers) };
+    let request = match parse_request(&state.settings, path, query) {
+        Ok(request) => request,
+        Err(message) => return answer.failure(StatusCode::BAD_REQUEST, "Bad request", &message, None),
+    };
+
+    let run_id = state.next_run_id.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("trigger", run_id, n = request.count, user_id = request.user_id);
+    let upstream = state.settings.upstream.clone();
+    // The run is its own task: a caller who closes the tab does not leave a
+    // half-written run behind, the file still completes.
+    let task = tokio::spawn(
+        async move {
+            let outcome = run::run(&upstream, &request).await;
+            log_outcome(&outcome);
+            outcome
+        }
+        .instrument(span),
+    );
+    match task.await {
+        Ok(Ok(report)) => answer.success(&report),
+        Ok(Err(error)) => answer.run_failure(&error),
+        Err(join_error) => {
+            tracing::error!("run {run_id} panicked: {join_error}");
+            answer.failure(StatusCode::INTERNAL_SERVER_ERROR, "Run failed", "the run failed unexpectedly", None)
+        }
+    }
+}
+
+fn parse_request(
+    settings: &TriggerSettings,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<RunRequest, String> {
+    let Path(raw_count) = path.map_err(|_| "the path is not a valid number of books".to_owned())?;
+    let Query(params) = query.map_err(|rejection| rejection.body_text())?;
+    let count = input::parse_count(&raw_count, settings.max_n).map_err(|error| error.to_string())?;
+    let user_id = input::parse_user_id(params.get("user_id").map(String::as_str))
+        .map_err(|error: InputError| error.to_string())?;
+    Ok(RunRequest {
+        user_id,
+        count,
+        output: settings.output.clone(),
+        format: settings.format,
+        echo: settings.echo,
+    })
+}
+
+fn log_outcome(outcome: &Result<RunReport, RunError>) {
+    match outcome {
+        Ok(report) => tracing::info!(
+            received = report.received,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            books_per_sec = report.books_per_second() as u64,
+            file = %report.file.display(),
+            "run complete"
+        ),
+        Err(error) => tracing::warn!("run failed: {error}"),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"))
+}
+
+/// Renders answers in the caller's preferred form.
+struct Answer {
+    html: bool,
+}
+
+impl Answer {
+    fn success(&self, report: &RunReport) -> Response {
+        if self.html {
+            return Html(page::report(report).into_string()).into_response();
+        }
+        Json(json!({
+            "received": report.received,
+            "user_id": report.user_id,
+            "file": report.file,
+            "format": report.format,
+            "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
+            "books_per_sec": report.books_per_second(),
+        }))
+        .into_response()
+    }
+
+    fn run_failure(&self, error: &RunError) -> Response {
+        let message = error.to_string();
+        match error {
+            RunError::Upstream(upstream) => {
+                let (status, title) = match upstream {
+                    UpstreamError::Unreachable { .. } | UpstreamError::InvalidEndpoint { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
+                    }
+                    UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),
+                    UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
+                };
+                self.failure(status, title, &message, None)
+            }
+            RunError::Interrupted { received, partial_file, .. } => self.failure(
+                StatusCode::BAD_GATEWAY,
+                "Stream interrupted",
+                &message,
+                Some((*received, partial_file.as_ref())),
+            ),
+            RunError::Sink(_) => self.failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot write the file",
+                &message,
+                None,
+            ),
+        }
+    }
+
+    fn failure(
+        &self,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        partial: Option<(u64, Option<&PathBuf>)>,
+    ) -> Response {
+        let received = partial.map(|(received, _)| received);
+        let partial_file = partial.and_then(|(_, file)| file);
+        if self.html {
+            let page = page::failure(title, message, received, partial_file.map(PathBuf::as_path));
+            return (status, Html(page.into_string())).into_response();
+        }
+        let mut body = json!({ "error": message });
+        if let Some(received) = received {
+            body["received"] = json!(received);
+            body["partial_file"] = json!(partial_file);
+        }
+        (status, Json(body)).into_response()
+    }
+}
