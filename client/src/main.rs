@@ -10,6 +10,8 @@ async fn main() -> anyhow::Result<()> {
     let output = config.output.clone();
     let client = Client::bind(config).await.context("starting the client")?;
     let addr = client.local_addr()?;
+    // The readiness line is for programs that start the client; people read the log.
+    println!("bookstream client ready: http://{addr}/");
     tracing::info!(
         %server,
         output = %output.display(),

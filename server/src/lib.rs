@@ -8,6 +8,7 @@
 pub mod config;
 pub mod grpc;
 pub mod limits;
+pub mod ready;
 pub mod rest;
 
 use std::{future::Future, net::SocketAddr};

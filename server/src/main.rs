@@ -1,5 +1,5 @@
 use anyhow::Context;
-use bookstream_server::{Server, ServerConfig};
+use bookstream_server::{Server, ServerConfig, ready};
 use clap::Parser;
 
 #[tokio::main]
@@ -7,6 +7,8 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
     bookstream::telemetry::init();
     let server = Server::bind(config).await.context("starting the server")?;
+    // The readiness line is for programs that start the server; people read the log.
+    println!("{}", ready::format_line(server.grpc_addr(), server.rest_addr()));
     tracing::info!(
         grpc_addr = %server.grpc_addr(),
         rest_addr = %server.rest_addr(),
