@@ -8,7 +8,10 @@ async fn main() -> anyhow::Result<()> {
     bookstream::telemetry::init();
     let server = Server::bind(config).await.context("starting the server")?;
     // The readiness line is for programs that start the server; people read the log.
-    println!("{}", ready::format_line(server.grpc_addr(), server.rest_addr()));
+    println!(
+        "{}",
+        ready::format_line(server.grpc_addr(), server.rest_addr())
+    );
     tracing::info!(
         grpc_addr = %server.grpc_addr(),
         rest_addr = %server.rest_addr(),

@@ -40,6 +40,9 @@ mod tests {
     #[test]
     fn other_lines_are_not_readiness_lines() {
         assert_eq!(parse_line("2026-11-21 INFO something else"), None);
-        assert_eq!(parse_line("bookstream server ready: grpc=nonsense rest=127.0.0.1:1"), None);
+        assert_eq!(
+            parse_line("bookstream server ready: grpc=nonsense rest=127.0.0.1:1"),
+            None
+        );
     }
 }

@@ -1,0 +1,111 @@
+use bookstream::catalog;
+use tonic::Code;
+
+use crate::support::{config, request, spawn_server, spawn_server_with};
+
+#[tokio::test]
+async fn recommend_streams_one_message_per_catalog_book_in_order() {
+    let server = spawn_server().await;
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(7, 2_500))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut received = Vec::new();
+    while let Some(book) = stream.message().await.unwrap() {
+        received.push(book);
+    }
+    assert_eq!(received, catalog::books(7, 0..2_500).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_stream_larger_than_any_message_limit_arrives_whole() {
+    // 200,000 books are about 20 MB: five times tonic's default 4 MiB message limit.
+    let server = spawn_server().await;
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(1, 200_000))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut count = 0u64;
+    while let Some(book) = stream.message().await.unwrap() {
+        assert_eq!(book.id, count);
+        count += 1;
+    }
+    assert_eq!(count, 200_000);
+}
+
+#[tokio::test]
+async fn zero_books_is_an_invalid_argument() {
+    let server = spawn_server().await;
+    let mut grpc = server.grpc().await;
+    let status = grpc.recommend(request(1, 0)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("at least 1"),
+        "{}",
+        status.message()
+    );
+    let status = grpc.recommend_batch(request(1, 0)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_count_above_the_cap_is_an_invalid_argument_that_names_the_cap() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_results: 500,
+        ..config()
+    })
+    .await;
+    let mut grpc = server.grpc().await;
+    for status in [
+        grpc.recommend(request(1, 501)).await.unwrap_err(),
+        grpc.recommend_batch(request(1, 501)).await.unwrap_err(),
+    ] {
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("limit of 500"),
+            "{}",
+            status.message()
+        );
+    }
+    assert!(grpc.recommend(request(1, 500)).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_unary_answer_over_the_message_limit_is_resource_exhausted_and_points_to_the_stream() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_message_bytes: 64 * 1024,
+        ..config()
+    })
+    .await;
+    let status = server
+        .grpc()
+        .await
+        .recommend_batch(request(1, 10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("Recommend RPC"),
+        "{}",
+        status.message()
+    );
+    // The same request streams fine.
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(1, 10_000))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut count = 0;
+    while stream.message().await.unwrap().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 10_000);
+}

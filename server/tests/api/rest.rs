@@ -1,0 +1,92 @@
+use bookstream::{BookRecommendation, catalog};
+use reqwest::StatusCode;
+
+use crate::support::{config, spawn_server, spawn_server_with};
+
+#[tokio::test]
+async fn the_json_twin_answers_the_catalog_books_as_one_array() {
+    let server = spawn_server().await;
+    let response = reqwest::get(server.rest_url("/recommendations?user_id=3&max_results=300"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let books: Vec<BookRecommendation> = response.json().await.unwrap();
+    assert_eq!(books, catalog::books(3, 0..300).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_ndjson_twin_streams_one_book_per_line() {
+    let server = spawn_server().await;
+    let response =
+        reqwest::get(server.rest_url("/recommendations/stream?user_id=3&max_results=2345"))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let books: Vec<BookRecommendation> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(books, catalog::books(3, 0..2345).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn bad_queries_are_400_with_a_message_that_says_what_was_wrong() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_results: 1000,
+        ..config()
+    })
+    .await;
+    let cases = [
+        ("/recommendations", "max_results"),
+        ("/recommendations?user_id=1", "max_results"),
+        ("/recommendations?max_results=-5", "max_results"),
+        ("/recommendations?max_results=ten", "max_results"),
+        ("/recommendations?max_results=0", "at least 1"),
+        ("/recommendations?max_results=1001", "limit of 1000"),
+        ("/recommendations?max_results=10&user_id=x", "user_id"),
+        ("/recommendations/stream?max_results=0", "at least 1"),
+        ("/recommendations/stream?max_results=1001", "limit of 1000"),
+        (
+            "/recommendations/stream?user_id=-1&max_results=3",
+            "user_id",
+        ),
+    ];
+    for (path, expected) in cases {
+        let response = reqwest::get(server.rest_url(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{path}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_json_answer_over_the_limit_is_refused_with_a_pointer_to_the_stream() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_message_bytes: 64 * 1024,
+        ..config()
+    })
+    .await;
+    let response = reqwest::get(server.rest_url("/recommendations?max_results=10000"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("/recommendations/stream"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_rest_listener_reports_health() {
+    let server = spawn_server().await;
+    let response = reqwest::get(server.rest_url("/health")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

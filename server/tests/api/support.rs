@@ -1,0 +1,68 @@
+use std::net::SocketAddr;
+
+use bookstream::pb::recommendations_client::RecommendationsClient;
+use bookstream_server::{Server, ServerConfig};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// A server running in this process on free ports; stops when dropped.
+pub(crate) struct TestServer {
+    pub(crate) grpc_addr: SocketAddr,
+    pub(crate) rest_addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+pub(crate) fn config() -> ServerConfig {
+    ServerConfig {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        rest_addr: "127.0.0.1:0".parse().unwrap(),
+        max_results: 10_000_000,
+        max_message_bytes: 64 * 1024 * 1024,
+    }
+}
+
+pub(crate) async fn spawn_server() -> TestServer {
+    spawn_server_with(config()).await
+}
+
+pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
+    let server = Server::bind(config).await.expect("binding port 0 works");
+    let (grpc_addr, rest_addr) = (server.grpc_addr(), server.rest_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        grpc_addr,
+        rest_addr,
+        _stop: stop,
+    }
+}
+
+impl TestServer {
+    pub(crate) async fn grpc(&self) -> RecommendationsClient<Channel> {
+        RecommendationsClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("the gRPC listener accepts connections once bound")
+            .max_decoding_message_size(usize::MAX)
+    }
+
+    pub(crate) async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) fn rest_url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.rest_addr, path_and_query)
+    }
+}
+
+pub(crate) fn request(user_id: u64, max_results: u64) -> bookstream::RecommendationRequest {
+    bookstream::RecommendationRequest {
+        user_id,
+        max_results,
+    }
+}
