@@ -16,12 +16,20 @@ pub struct ClientConfig {
     pub listen: SocketAddr,
 
     /// gRPC address of the recommendation server.
-    #[arg(long, env = "BOOKSTREAM_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "BOOKSTREAM_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
 
     /// File that receives the books of each run (replaced atomically when a
     /// run completes; a broken run leaves `<output>.partial`).
-    #[arg(long, env = "BOOKSTREAM_OUTPUT", default_value = "recommend_books_from_server.txt")]
+    #[arg(
+        long,
+        env = "BOOKSTREAM_OUTPUT",
+        default_value = "recommend_books_from_server.txt"
+    )]
     pub output: PathBuf,
 
     /// Layout of the output file.

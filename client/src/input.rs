@@ -25,7 +25,10 @@ pub fn parse_count(raw: &str, max_n: u64) -> Result<u64, InputError> {
         return match raw.parse::<u64>() {
             Ok(0) => Err(InputError::Zero),
             Ok(n) if n <= max_n => Ok(n),
-            _ => Err(InputError::AboveLimit { requested: shorten(raw), limit: max_n }),
+            _ => Err(InputError::AboveLimit {
+                requested: shorten(raw),
+                limit: max_n,
+            }),
         };
     }
     match raw.parse::<f64>() {
@@ -83,11 +86,17 @@ mod tests {
             ("NaN", InputError::NotANumber("NaN".into())),
             (
                 "10000001",
-                InputError::AboveLimit { requested: "10000001".into(), limit: MAX_N },
+                InputError::AboveLimit {
+                    requested: "10000001".into(),
+                    limit: MAX_N,
+                },
             ),
             (
                 "99999999999999999999999",
-                InputError::AboveLimit { requested: "99999999999999999999999".into(), limit: MAX_N },
+                InputError::AboveLimit {
+                    requested: "99999999999999999999999".into(),
+                    limit: MAX_N,
+                },
             ),
         ];
         for (raw, expected) in cases {
@@ -98,9 +107,15 @@ mod tests {
     #[test]
     fn messages_name_the_bad_input_and_the_way_out() {
         let message = parse_count("abc", MAX_N).unwrap_err().to_string();
-        assert!(message.contains("'abc'") && message.contains("/1000"), "{message}");
+        assert!(
+            message.contains("'abc'") && message.contains("/1000"),
+            "{message}"
+        );
         let message = parse_count("20000000", MAX_N).unwrap_err().to_string();
-        assert!(message.contains("10000000") && message.contains("--max-n"), "{message}");
+        assert!(
+            message.contains("10000000") && message.contains("--max-n"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -114,8 +129,17 @@ mod tests {
     fn user_ids_default_to_1_and_must_be_whole_numbers() {
         assert_eq!(parse_user_id(None), Ok(1));
         assert_eq!(parse_user_id(Some("42")), Ok(42));
-        assert_eq!(parse_user_id(Some("x")), Err(InputError::BadUserId("x".into())));
-        assert_eq!(parse_user_id(Some("-3")), Err(InputError::BadUserId("-3".into())));
-        assert_eq!(parse_user_id(Some("")), Err(InputError::BadUserId(String::new())));
+        assert_eq!(
+            parse_user_id(Some("x")),
+            Err(InputError::BadUserId("x".into()))
+        );
+        assert_eq!(
+            parse_user_id(Some("-3")),
+            Err(InputError::BadUserId("-3".into()))
+        );
+        assert_eq!(
+            parse_user_id(Some("")),
+            Err(InputError::BadUserId(String::new()))
+        );
     }
 }

@@ -24,7 +24,10 @@ use upstream::{Upstream, UpstreamError};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the trigger listener failed: {0}")]
@@ -42,9 +45,13 @@ impl Client {
     /// Binds the trigger listener and prepares (without connecting) the server channel.
     pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
         let upstream = Upstream::new(&config.server, config.connect_timeout)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ClientError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ClientError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let settings = TriggerSettings {
             upstream,
             output: config.output,
@@ -61,7 +68,10 @@ impl Client {
     }
 
     /// Serves triggers until `shutdown` completes; runs in progress finish first.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ClientError> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ClientError> {
         axum::serve(self.listener, trigger::app(self.settings))
             .with_graceful_shutdown(shutdown)
             .await

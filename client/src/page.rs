@@ -76,7 +76,12 @@ pub fn report(report: &RunReport) -> Markup {
 }
 
 /// The answer to a request that failed; says what arrived and where it is.
-pub fn failure(title: &str, message: &str, received: Option<u64>, partial_file: Option<&Path>) -> Markup {
+pub fn failure(
+    title: &str,
+    message: &str,
+    received: Option<u64>,
+    partial_file: Option<&Path>,
+) -> Markup {
     layout(
         title,
         html! {
@@ -113,7 +118,7 @@ pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -53,7 +53,11 @@ impl RunReport {
 /// Books per second, or 0 for an instant run.
 pub fn rate(books: u64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
-    if seconds > 0.0 { books as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        books as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 /// Why a run did not produce the complete file.
@@ -138,7 +142,12 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
                     None
                 }
             };
-            Err(RunError::Interrupted { requested: request.count, received, cause, partial_file })
+            Err(RunError::Interrupted {
+                requested: request.count,
+                received,
+                cause,
+                partial_file,
+            })
         }
     }
 }

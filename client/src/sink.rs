@@ -60,7 +60,8 @@ pub struct FileSink {
 
 enum Writer {
     Txt(BufWriter<File>),
-    Csv(csv::Writer<File>),
+    // Boxed: csv's writer carries a large parser state the other variants lack.
+    Csv(Box<csv::Writer<File>>),
     Jsonl(BufWriter<File>),
 }
 
@@ -74,24 +75,35 @@ impl FileSink {
         };
         let prefix = format!(
             ".{}.",
-            target.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
+            target
+                .file_name()
+                .map(|name| name.to_string_lossy())
+                .unwrap_or_default()
         );
         let temp = tempfile::Builder::new()
             .prefix(&prefix)
             .suffix(".tmp")
             .tempfile_in(dir)
-            .map_err(|source| SinkError::Create { target: target.to_owned(), source })?;
+            .map_err(|source| SinkError::Create {
+                target: target.to_owned(),
+                source,
+            })?;
         let (file, temp_path) = temp.into_parts();
         let writer = match format {
             Format::Txt => Writer::Txt(BufWriter::with_capacity(BUFFER_BYTES, file)),
-            Format::Csv => Writer::Csv(
+            Format::Csv => Writer::Csv(Box::new(
                 csv::WriterBuilder::new()
                     .buffer_capacity(BUFFER_BYTES)
                     .from_writer(file),
-            ),
+            )),
             Format::Jsonl => Writer::Jsonl(BufWriter::with_capacity(BUFFER_BYTES, file)),
         };
-        Ok(Self { target: target.to_owned(), writer, temp_path, written: 0 })
+        Ok(Self {
+            target: target.to_owned(),
+            writer,
+            temp_path,
+            written: 0,
+        })
     }
 
     /// Appends one book.
@@ -127,14 +139,19 @@ impl FileSink {
 
     fn finish_as(self, destination: PathBuf) -> Result<PathBuf, SinkError> {
         let file = match self.writer {
-            Writer::Txt(out) | Writer::Jsonl(out) => out.into_inner().map_err(|error| error.into_error())?,
+            Writer::Txt(out) | Writer::Jsonl(out) => {
+                out.into_inner().map_err(|error| error.into_error())?
+            }
             Writer::Csv(out) => out.into_inner().map_err(|error| error.into_error())?,
         };
         file.sync_all()?;
         drop(file);
         self.temp_path
             .persist(&destination)
-            .map_err(|error| SinkError::Persist { target: destination.clone(), source: error.error })?;
+            .map_err(|error| SinkError::Persist {
+                target: destination.clone(),
+                source: error.error,
+            })?;
         Ok(destination)
     }
 }
@@ -176,7 +193,10 @@ mod tests {
         let target = dir.path().join("books.csv");
         write_books(&target, Format::Csv, 50).commit().unwrap();
         let text = std::fs::read_to_string(&target).unwrap();
-        assert!(text.starts_with("id,title,author,isbn13,year,genre,score\n"), "{text}");
+        assert!(
+            text.starts_with("id,title,author,isbn13,year,genre,score\n"),
+            "{text}"
+        );
         let books: Vec<BookRecommendation> = csv::Reader::from_path(&target)
             .unwrap()
             .deserialize()
@@ -193,9 +213,16 @@ mod tests {
         assert!(!target.exists());
         assert_eq!(sink.written(), 10);
         sink.commit().unwrap();
-        assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 10);
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap().lines().count(),
+            10
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "the temporary file must be gone: {leftovers:?}");
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "the temporary file must be gone: {leftovers:?}"
+        );
     }
 
     #[test]
@@ -205,8 +232,14 @@ mod tests {
         std::fs::write(&target, "previous complete result\n").unwrap();
         let partial = write_books(&target, Format::Txt, 7).keep_partial().unwrap();
         assert_eq!(partial, dir.path().join("books.txt.partial"));
-        assert_eq!(std::fs::read_to_string(&partial).unwrap().lines().count(), 7);
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "previous complete result\n");
+        assert_eq!(
+            std::fs::read_to_string(&partial).unwrap().lines().count(),
+            7
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "previous complete result\n"
+        );
     }
 
     #[test]

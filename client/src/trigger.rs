@@ -47,7 +47,10 @@ struct AppState {
 
 /// The trigger router.
 pub fn app(settings: TriggerSettings) -> Router {
-    let state = AppState { settings: Arc::new(settings), next_run_id: Arc::new(AtomicU64::new(1)) };
+    let state = AppState {
+        settings: Arc::new(settings),
+        next_run_id: Arc::new(AtomicU64::new(1)),
+    };
     Router::new()
         .route("/", get(index))
         .route("/health", get(|| async { "ok" }))
@@ -77,14 +80,23 @@ async fn trigger(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let answer = Answer { html: wants_html(&headers) };
+    let answer = Answer {
+        html: wants_html(&headers),
+    };
     let request = match parse_request(&state.settings, path, query) {
         Ok(request) => request,
-        Err(message) => return answer.failure(StatusCode::BAD_REQUEST, "Bad request", &message, None),
+        Err(message) => {
+            return answer.failure(StatusCode::BAD_REQUEST, "Bad request", &message, None);
+        }
     };
 
     let run_id = state.next_run_id.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("trigger", run_id, n = request.count, user_id = request.user_id);
+    let span = tracing::info_span!(
+        "trigger",
+        run_id,
+        n = request.count,
+        user_id = request.user_id
+    );
     let upstream = state.settings.upstream.clone();
     // The run is its own task: a caller who closes the tab does not leave a
     // half-written run behind, the file still completes.
@@ -101,7 +113,12 @@ async fn trigger(
         Ok(Err(error)) => answer.run_failure(&error),
         Err(join_error) => {
             tracing::error!("run {run_id} panicked: {join_error}");
-            answer.failure(StatusCode::INTERNAL_SERVER_ERROR, "Run failed", "the run failed unexpectedly", None)
+            answer.failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Run failed",
+                "the run failed unexpectedly",
+                None,
+            )
         }
     }
 }
@@ -113,7 +130,8 @@ fn parse_request(
 ) -> Result<RunRequest, String> {
     let Path(raw_count) = path.map_err(|_| "the path is not a valid number of books".to_owned())?;
     let Query(params) = query.map_err(|rejection| rejection.body_text())?;
-    let count = input::parse_count(&raw_count, settings.max_n).map_err(|error| error.to_string())?;
+    let count =
+        input::parse_count(&raw_count, settings.max_n).map_err(|error| error.to_string())?;
     let user_id = input::parse_user_id(params.get("user_id").map(String::as_str))
         .map_err(|error: InputError| error.to_string())?;
     Ok(RunRequest {
@@ -180,7 +198,11 @@ impl Answer {
                 };
                 self.failure(status, title, &message, None)
             }
-            RunError::Interrupted { received, partial_file, .. } => self.failure(
+            RunError::Interrupted {
+                received,
+                partial_file,
+                ..
+            } => self.failure(
                 StatusCode::BAD_GATEWAY,
                 "Stream interrupted",
                 &message,

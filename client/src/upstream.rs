@@ -39,11 +39,17 @@ impl Upstream {
     /// Prepares the channel without connecting: the first request connects.
     pub fn new(endpoint: &str, connect_timeout: Duration) -> Result<Self, UpstreamError> {
         let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|source| UpstreamError::InvalidEndpoint { endpoint: endpoint.to_owned(), source })?
+            .map_err(|source| UpstreamError::InvalidEndpoint {
+                endpoint: endpoint.to_owned(),
+                source,
+            })?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
             .connect_lazy();
-        Ok(Self { endpoint: endpoint.to_owned(), client: RecommendationsClient::new(channel) })
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            client: RecommendationsClient::new(channel),
+        })
     }
 
     /// The server address, as configured.
@@ -57,7 +63,10 @@ impl Upstream {
         user_id: u64,
         count: u64,
     ) -> Result<Streaming<BookRecommendation>, UpstreamError> {
-        let request = RecommendationRequest { user_id, max_results: count };
+        let request = RecommendationRequest {
+            user_id,
+            max_results: count,
+        };
         match self.client.clone().recommend(request).await {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(self.classify(status)),
@@ -66,7 +75,10 @@ impl Upstream {
 
     fn classify(&self, status: Status) -> UpstreamError {
         match status.code() {
-            Code::Unavailable => UpstreamError::Unreachable { endpoint: self.endpoint.clone(), status },
+            Code::Unavailable => UpstreamError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                status,
+            },
             Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
                 UpstreamError::Refused { status }
             }

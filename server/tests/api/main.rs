@@ -1,6 +1,9 @@
 //! The server's integration tests: one binary, a module per feature, each
 //! test against a real server bound to port 0.
 
+// Test support panics on purpose: a failed setup step is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod discovery;
 mod grpc;
 mod rest;
