@@ -1,0 +1,14 @@
+//! End-to-end tests of the trigger client against a real recommendations
+//! server: one binary, a module per feature, everything on port 0.
+
+// Test support panics on purpose: a failed setup step is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod browser;
+mod concurrency;
+mod failures;
+mod formats;
+mod processes;
+mod support;
+mod trigger;

@@ -1,0 +1,158 @@
+//! The real `server` and `client` binaries, started as a person would start them.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use bookstream_client::sink::Format;
+use reqwest::StatusCode;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::support::{expected_books, read_back};
+
+/// Generous: a cold debug binary on a loaded 2-core machine can be slow to start.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn binary(name: &str) -> PathBuf {
+    // Both binaries land in the same target directory; cargo names only this
+    // package's own binary, so the server is found beside it.
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_client")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a binary and waits for its readiness line on stdout.
+async fn start(name: &str, args: &[&str], ready_prefix: &str) -> (Child, String) {
+    let mut child = Command::new(binary(name))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(START_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with(ready_prefix) {
+                return line;
+            }
+        }
+        panic!("{name} exited before it was ready");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name} was not ready within {START_TIMEOUT:?}"));
+    (child, line)
+}
+
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_real_binaries_stream_1000_books_into_the_file_and_stop_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("books.jsonl");
+    let (server, ready) = start(
+        "server",
+        &["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"],
+        "bookstream server ready:",
+    )
+    .await;
+    let (grpc_addr, _rest_addr) = bookstream_server::ready::parse_line(&ready).unwrap();
+    let server_url = format!("http://{grpc_addr}");
+    let (client, ready) = start(
+        "client",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server_url,
+            "--output",
+            output.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+        "bookstream client ready:",
+    )
+    .await;
+    let base_url = ready
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+
+    let response = reqwest::get(format!("{base_url}/1000")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["received"], 1000);
+    assert_eq!(
+        read_back(&output, Format::Jsonl),
+        expected_books(1, 1000, Format::Jsonl)
+    );
+
+    assert!(
+        terminate(client).await.success(),
+        "the client exits 0 on SIGTERM"
+    );
+    assert!(
+        terminate(server).await.success(),
+        "the server exits 0 on SIGTERM"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_flag_is_a_usage_error_and_help_explains_every_flag() {
+    let help = std::process::Command::new(binary("client"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--server",
+        "--output",
+        "--format",
+        "--max-n",
+        "--echo",
+        "BOOKSTREAM_SERVER",
+    ] {
+        assert!(text.contains(flag), "client --help lacks {flag}:\n{text}");
+    }
+    let help = std::process::Command::new(binary("server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--grpc-addr",
+        "--rest-addr",
+        "--max-results",
+        "--max-message-bytes",
+    ] {
+        assert!(text.contains(flag), "server --help lacks {flag}:\n{text}");
+    }
+
+    let bad = std::process::Command::new(binary("client"))
+        .args(["--format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'xml'"));
+}

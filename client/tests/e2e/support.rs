@@ -1,0 +1,181 @@
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use bookstream::BookRecommendation;
+use bookstream_client::{Client, ClientConfig, sink::Format};
+use bookstream_server::{Server, ServerConfig};
+use tokio::sync::oneshot;
+
+/// A recommendations server in this process on free ports; stops when dropped.
+pub(crate) struct TestServer {
+    pub(crate) grpc_addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestServer {
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+}
+
+pub(crate) async fn spawn_server() -> TestServer {
+    spawn_server_at("127.0.0.1:0".parse().unwrap()).await
+}
+
+pub(crate) async fn spawn_server_at(grpc_addr: SocketAddr) -> TestServer {
+    let config = ServerConfig {
+        grpc_addr,
+        rest_addr: "127.0.0.1:0".parse().unwrap(),
+        max_results: 10_000_000,
+        max_message_bytes: 64 * 1024 * 1024,
+    };
+    let server = Server::bind(config).await.expect("binding the server");
+    let grpc_addr = server.grpc_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        grpc_addr,
+        _stop: stop,
+    }
+}
+
+/// A trigger client in this process, writing into its own temporary directory.
+pub(crate) struct TestClient {
+    pub(crate) addr: SocketAddr,
+    pub(crate) output: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
+    ClientConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        server: server_url.to_owned(),
+        output: output.to_owned(),
+        format: Format::Txt,
+        max_n: 10_000_000,
+        echo: false,
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+pub(crate) async fn spawn_client(server_url: &str) -> TestClient {
+    spawn_client_with(server_url, |config| config).await
+}
+
+pub(crate) async fn spawn_client_with(
+    server_url: &str,
+    adjust: impl FnOnce(ClientConfig) -> ClientConfig,
+) -> TestClient {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("books.out");
+    let config = adjust(client_config(server_url, &output));
+    let output = config.output.clone();
+    let client = Client::bind(config).await.expect("binding the client");
+    let addr = client.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(client.serve(async {
+        let _ = stopped.await;
+    }));
+    TestClient {
+        addr,
+        output,
+        dir,
+        _stop: stop,
+    }
+}
+
+impl TestClient {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// `GET path` as curl would ask: JSON back.
+    pub(crate) async fn get_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = reqwest::get(self.url(path)).await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// [`Self::get_json`] for a path built on the fly, so many can run at once.
+    pub(crate) async fn get_json_owned(
+        &self,
+        path: String,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.get_json(&path).await
+    }
+
+    /// `GET path` as a browser would ask: HTML back.
+    pub(crate) async fn get_html(&self, path: &str) -> (reqwest::StatusCode, String) {
+        let response = reqwest::Client::new()
+            .get(self.url(path))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Every entry in the output directory, to check nothing stray was left.
+    pub(crate) fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// The books of an output file, read back in its format. A txt file holds
+/// only ids and titles, so the other fields come back empty.
+pub(crate) fn read_back(path: &Path, format: Format) -> Vec<BookRecommendation> {
+    let text = std::fs::read_to_string(path).unwrap();
+    match format {
+        Format::Txt => text
+            .lines()
+            .map(|line| {
+                let (id, title) = line.split_once(", ").expect("txt lines are `id, title`");
+                BookRecommendation {
+                    id: id.parse().unwrap(),
+                    title: title.to_owned(),
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        Format::Csv => csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        Format::Jsonl => text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect(),
+    }
+}
+
+/// The catalog's books as a file of `format` can hold them.
+pub(crate) fn expected_books(user_id: u64, count: u64, format: Format) -> Vec<BookRecommendation> {
+    bookstream::catalog::books(user_id, 0..count)
+        .map(|book| match format {
+            Format::Txt => BookRecommendation {
+                id: book.id,
+                title: book.title,
+                ..Default::default()
+            },
+            Format::Csv | Format::Jsonl => book,
+        })
+        .collect()
+}
+
+/// A local address where nothing listens (yet).
+pub(crate) async fn vacant_addr() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
