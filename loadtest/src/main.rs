@@ -1,1 +1,20 @@
-fn main() {}
+use anyhow::Context;
+use bookstream_loadtest::{Opts, report, run};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    bookstream::telemetry::init();
+    let report = tokio::select! {
+        report = run(opts) => report.context("running the load test")?,
+        // Dropping the run kills a spawned server on the way out.
+        () = bookstream::shutdown::signal() => anyhow::bail!("interrupted"),
+    };
+    print!("{}", report::table(&report));
+    let failed: u64 = report.scenarios.iter().map(|s| s.requests_failed).sum();
+    if failed > 0 {
+        anyhow::bail!("{failed} requests failed; see the table and the log above");
+    }
+    Ok(())
+}
