@@ -80,9 +80,13 @@ impl FileSink {
                 .map(|name| name.to_string_lossy())
                 .unwrap_or_default()
         );
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // The result is an ordinary file for its owner's tools, not a private
+        // temporary one: open it as `create` would, subject to the umask.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let temp = builder
             .tempfile_in(dir)
             .map_err(|source| SinkError::Create {
                 target: target.to_owned(),
@@ -240,6 +244,19 @@ mod tests {
             std::fs::read_to_string(&target).unwrap(),
             "previous complete result\n"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_result_is_readable_like_any_file_the_user_creates() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("books.txt");
+        write_books(&target, Format::Txt, 1).commit().unwrap();
+        let reference = dir.path().join("reference");
+        std::fs::write(&reference, "").unwrap();
+        let mode_of = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode_of(&target), mode_of(&reference));
     }
 
     #[test]
