@@ -1,0 +1,43 @@
+//! The benchmark's command line; every flag also reads an environment variable.
+
+use std::path::PathBuf;
+
+use bookstream_client::sink::Format;
+use clap::Parser;
+
+/// Times `GET /<n>` on the real client and server binaries against the floor
+/// (the same books generated and written in one process, no network), and
+/// reads both processes' peak memory. Run it from a release build.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "trigger-bench", version)]
+pub struct BenchOpts {
+    /// Book counts to trigger, in increasing order (peak memory only grows).
+    #[arg(
+        long,
+        env = "BOOKSTREAM_BENCH_SIZES",
+        value_delimiter = ',',
+        default_value = "10000,1000000,10000000"
+    )]
+    pub sizes: Vec<u64>,
+
+    /// Output format of the client and the floor.
+    #[arg(long, env = "BOOKSTREAM_BENCH_FORMAT", value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+
+    /// Runs per size and side; the fastest counts, since noise only adds time.
+    #[arg(long, env = "BOOKSTREAM_BENCH_REPEAT", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
+    /// Directory holding the `server` and `client` binaries (default: beside this one).
+    #[arg(long, env = "BOOKSTREAM_BENCH_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Directory for the output files (default: a temporary directory, removed after).
+    #[arg(long, env = "BOOKSTREAM_BENCH_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Also write every figure as JSON to this file.
+    #[arg(long, env = "BOOKSTREAM_BENCH_JSON")]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,22 @@
+//! The floor: what the trigger's work costs with no network, the same books
+//! generated from the catalog and written by the client's own sink.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use bookstream::catalog;
+use bookstream_client::sink::{FileSink, Format, SinkError};
+
+/// Generates `count` books of `user_id` and writes them to `target` exactly as
+/// a trigger run would (buffer, fsync, rename); returns the time it took.
+pub fn run(target: &Path, format: Format, user_id: u64, count: u64) -> Result<Duration, SinkError> {
+    let started = Instant::now();
+    let mut sink = FileSink::create(target, format)?;
+    for book in catalog::books(user_id, 0..count) {
+        sink.write(&book)?;
+    }
+    sink.commit()?;
+    Ok(started.elapsed())
+}

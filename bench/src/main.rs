@@ -1,0 +1,17 @@
+use bookstream_bench::{BenchOpts, run, write_json};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = BenchOpts::parse();
+    bookstream::telemetry::init();
+    let report = run(&opts).await?;
+    print!("{}", report.render());
+    if let Some(path) = &opts.json {
+        write_json(&report, path)?;
+    }
+    if !report.all_met() {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The benchmark itself must keep working: a small run on the debug binaries
+//! checks the plumbing (processes, files, memory, table), not the targets.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use bookstream_bench::{BenchOpts, run};
+use bookstream_client::sink::Format;
+
+#[tokio::test]
+async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
+    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_trigger-bench"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    for name in ["server", "client"] {
+        assert!(
+            bin_dir.join(name).exists(),
+            "build the workspace first: {name} is missing"
+        );
+    }
+    let work_dir = tempfile::tempdir().unwrap();
+    let opts = BenchOpts {
+        sizes: vec![100, 2_000],
+        format: Format::Csv,
+        repeat: 1,
+        bin_dir: Some(bin_dir),
+        work_dir: Some(work_dir.path().to_owned()),
+        json: None,
+    };
+
+    let report = run(&opts).await.unwrap();
+
+    assert_eq!(
+        report
+            .sizes
+            .iter()
+            .map(|size| size.books)
+            .collect::<Vec<_>>(),
+        vec![100, 2_000]
+    );
+    for size in &report.sizes {
+        assert!(
+            size.floor_seconds > 0.0 && size.trigger_seconds > 0.0,
+            "{size:?}"
+        );
+        assert!(
+            size.server_peak_kib > 1000 && size.client_peak_kib > 1000,
+            "{size:?}"
+        );
+    }
+    assert!(report.render().contains("| 2,000 |"), "{}", report.render());
+    let leftovers: Vec<_> = std::fs::read_dir(work_dir.path()).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "verified files are removed: {leftovers:?}"
+    );
+}
