@@ -130,14 +130,15 @@ fn judge(sizes: &[SizeFigures]) -> Vec<Verdict> {
             met: size.ratio() <= MAX_TRIGGER_OVER_FLOOR,
         });
     }
-    if let (Some(smallest), Some(largest)) = (sizes.first(), sizes.last()) {
-        if largest.books > smallest.books {
-            for (name, small, large) in [
-                ("server", smallest.server_peak_kib, largest.server_peak_kib),
-                ("client", smallest.client_peak_kib, largest.client_peak_kib),
-            ] {
-                let growth = large as f64 / small.max(1) as f64;
-                verdicts.push(Verdict {
+    if let (Some(smallest), Some(largest)) = (sizes.first(), sizes.last())
+        && largest.books > smallest.books
+    {
+        for (name, small, large) in [
+            ("server", smallest.server_peak_kib, largest.server_peak_kib),
+            ("client", smallest.client_peak_kib, largest.client_peak_kib),
+        ] {
+            let growth = large as f64 / small.max(1) as f64;
+            verdicts.push(Verdict {
                     target: format!(
                         "{name} peak memory at {} books within {:.0}% of its peak at {} and under 16 MB",
                         thousands(largest.books),
@@ -147,7 +148,6 @@ fn judge(sizes: &[SizeFigures]) -> Vec<Verdict> {
                     measured: format!("{:.1} MB -> {:.1} MB, {growth:.2}x", megabytes(small), megabytes(large)),
                     met: growth <= MAX_PEAK_GROWTH && large < MAX_PEAK_KIB,
                 });
-            }
         }
     }
     verdicts
