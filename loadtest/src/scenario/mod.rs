@@ -6,6 +6,7 @@ mod grpc;
 mod grpc_stream;
 mod grpc_unary;
 mod http;
+mod json;
 mod rest;
 mod rest_stream;
 
@@ -48,8 +49,7 @@ pub struct Scenario {
 
 #[derive(Debug, Clone)]
 enum Transport {
-    // Boxed: the pooled client is large, and the gRPC variant small.
-    Http(Box<http::HttpTarget>),
+    Http(http::HttpTarget),
     Grpc {
         target: grpc::GrpcTarget,
         request: RecommendationRequest,
@@ -71,7 +71,15 @@ impl Scenario {
                     _ => "/recommendations",
                 };
                 let uri = rest_uri(&settings.rest_url, path, settings)?;
-                Transport::Http(Box::new(http::HttpTarget::new(uri, settings.connections)))
+                let target =
+                    http::HttpTarget::new(&uri, settings.connections).map_err(|reason| {
+                        ScenarioError::Url {
+                            what: "REST",
+                            url: settings.rest_url.clone(),
+                            reason,
+                        }
+                    })?;
+                Transport::Http(target)
             }
             ScenarioName::GrpcUnary | ScenarioName::GrpcStream => {
                 let endpoint =

@@ -3,9 +3,12 @@
 
 use std::time::Instant;
 
-use bookstream::BookRecommendation;
+use hyper::body::Incoming;
 
-use super::http::{HttpTarget, next_data};
+use super::{
+    http::{HttpTarget, next_data},
+    json::check_line,
+};
 use crate::{
     outcome::{Failure, Measurement, Outcome},
     verify::{Check, Expectation},
@@ -14,7 +17,12 @@ use crate::{
 /// Makes one request, consumes and checks every line, returns its measurements.
 pub(crate) async fn request(target: &HttpTarget, expectation: &Expectation) -> Outcome {
     let sent = Instant::now();
-    let mut body = target.get().await?.into_body();
+    target
+        .exchange(|response| consume(response.into_body(), sent, expectation))
+        .await
+}
+
+async fn consume(mut body: Incoming, sent: Instant, expectation: &Expectation) -> Outcome {
     let mut reader = BookLines::new(expectation.check());
     let mut bytes = 0u64;
     while let Some(data) = next_data(&mut body).await? {
@@ -89,13 +97,7 @@ impl<'a> BookLines<'a> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let book: BookRecommendation = serde_json::from_slice(line).map_err(|error| {
-            Failure::mismatch(format!(
-                "line {} is not a JSON book: {error}",
-                self.check.books() + 1
-            ))
-        })?;
-        self.check.book(&book)
+        check_line(line, &mut self.check)
     }
 
     /// Ends the body: a last line without a newline still counts.

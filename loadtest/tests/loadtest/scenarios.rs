@@ -46,3 +46,32 @@ async fn grpc_streams_are_consumed_verified_and_timed() {
 async fn ndjson_streams_are_consumed_verified_and_timed() {
     a_clean_run_of("rest-stream").await;
 }
+
+#[tokio::test]
+async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
+    use axum::{http::header, middleware::map_response, response::Response};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = crate::support::config().limits();
+    let closing = bookstream_server::rest::app(limits).layer(map_response(
+        |mut response: Response| async move {
+            let close = header::HeaderValue::from_static("close");
+            response.headers_mut().insert(header::CONNECTION, close);
+            response
+        },
+    ));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone().cancelled_owned();
+    tokio::spawn(async move {
+        axum::serve(listener, closing)
+            .with_graceful_shutdown(stopped)
+            .await
+    });
+    let server = crate::support::TestServer::new(addr, addr, stop);
+    for scenario in ["rest", "rest-stream"] {
+        let report = run_one(opts(&server, scenario, &["--run-time", "500ms"])).await;
+        assert!(report.requests_ok > 0, "{report:#?}");
+        assert_eq!(report.requests_failed, 0, "{:?}", report.first_errors);
+    }
+}
