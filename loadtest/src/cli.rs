@@ -65,7 +65,8 @@ pub struct Opts {
     pub user_id: u64,
 
     /// HTTP/2 connections for gRPC (users share them round-robin), and the
-    /// keep-alive pool size for REST [default: one per user].
+    /// size of the REST keep-alive pool, which never opens more (users wait
+    /// for a free connection) [default: one per user].
     #[arg(long, env = "LOADTEST_CONNECTIONS",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: Option<u32>,

@@ -7,7 +7,7 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use super::{Report, ReportError};
+use super::{Report, ReportError, table::rate};
 use crate::cli::ScenarioName;
 
 const WIDTH: u32 = 1200;
@@ -70,7 +70,7 @@ fn requests_per_second<DB: DrawingBackend>(
         .margin(15)
         .x_label_area_size(35)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..scenarios.len() as i32).into_segmented(), 0.0..top)
+        .build_cartesian_2d(segments(scenarios.len()), 0.0..top)
         .map_err(chart_error)?;
     chart
         .configure_mesh()
@@ -83,6 +83,7 @@ fn requests_per_second<DB: DrawingBackend>(
             _ => String::new(),
         })
         .x_label_style((FONT, 15))
+        .y_label_formatter(&|value| rate(*value))
         .y_desc("requests/s")
         .draw()
         .map_err(chart_error)?;
@@ -106,7 +107,7 @@ fn requests_per_second<DB: DrawingBackend>(
     chart
         .draw_series(scenarios.iter().enumerate().map(|(index, s)| {
             Text::new(
-                format!("{:.1}/s", s.requests_per_s),
+                format!("{}/s", rate(s.requests_per_s)),
                 (SegmentValue::CenterOf(index as i32), s.requests_per_s),
                 label_style.clone(),
             )
@@ -146,8 +147,10 @@ fn latency_percentiles<DB: DrawingBackend>(
         .x_label_area_size(35)
         .y_label_area_size(70)
         .build_cartesian_2d(
-            (0..LATENCY_POINTS.len() as i32).into_segmented(),
-            (low..high).log_scale(),
+            segments(LATENCY_POINTS.len()),
+            (low..high)
+                .log_scale()
+                .with_key_points(key_points(low, high)),
         )
         .map_err(chart_error)?;
     chart
@@ -201,6 +204,32 @@ fn latency_percentiles<DB: DrawingBackend>(
     Ok(())
 }
 
+/// `count` categories, one segment each: plotters' segmented range over
+/// `0..n` holds n + 1 segments, which drew an empty slot at the right.
+fn segments(
+    count: usize,
+) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32> {
+    // One category still needs a non-empty range (then one empty slot shows).
+    (0..(count as i32 - 1).max(1)).into_segmented()
+}
+
+/// Axis labels at 1, 2 and 5 times the powers of ten within `[low, high]`:
+/// plotters labels only powers of ten, too few on a range under a decade.
+fn key_points(low: f64, high: f64) -> Vec<f64> {
+    let mut points = Vec::new();
+    let mut decade = 10f64.powf(low.log10().floor());
+    while decade <= high {
+        points.extend(
+            [1.0, 2.0, 5.0]
+                .map(|step| step * decade)
+                .into_iter()
+                .filter(|point| (low..=high).contains(point)),
+        );
+        decade *= 10.0;
+    }
+    points
+}
+
 fn format_ms(value: f64) -> String {
     if value >= 10.0 {
         format!("{value:.0}")
@@ -239,6 +268,12 @@ mod tests {
             svg.lines().any(|line| line.trim() == "10.0/s"),
             "the bar values are written on the bars"
         );
+    }
+
+    #[test]
+    fn latency_labels_step_one_two_five() {
+        assert_eq!(key_points(0.7, 12.0), [1.0, 2.0, 5.0, 10.0]);
+        assert_eq!(key_points(150.0, 2000.0), [200.0, 500.0, 1000.0, 2000.0]);
     }
 
     #[test]

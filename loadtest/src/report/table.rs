@@ -127,7 +127,7 @@ fn count(value: u64) -> String {
 }
 
 /// Rates: decimals only where they carry information.
-fn rate(value: f64) -> String {
+pub(super) fn rate(value: f64) -> String {
     if value >= 100.0 {
         count(value.round() as u64)
     } else {
