@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     tonic_prost_build::configure()
+        // Stubs use buffers sized for long streams of small messages (src/codec.rs).
+        .codec_path("crate::codec::StreamingProstCodec")
         // The REST twin serialises the very same generated types.
         .message_attribute(
             ".recommendations.BookRecommendation",

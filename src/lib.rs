@@ -2,6 +2,7 @@
 //! here) and the deterministic catalog every other crate draws books from.
 
 pub mod catalog;
+pub mod codec;
 pub mod shutdown;
 pub mod telemetry;
 
