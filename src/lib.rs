@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod memory;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -2,9 +2,19 @@ use anyhow::Context;
 use bookstream_client::{Client, ClientConfig};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = ClientConfig::parse();
+    bookstream::memory::cap_malloc_arenas();
+    // One thread consumes a stream faster than a pool of workers handing it
+    // around, and keeps peak memory flat on long runs (see trigger-bench).
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: ClientConfig) -> anyhow::Result<()> {
     bookstream::telemetry::init();
     let server = config.server.clone();
     let output = config.output.clone();

@@ -2,9 +2,15 @@ use anyhow::Context;
 use bookstream_server::{Server, ServerConfig, ready};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
+    bookstream::memory::cap_malloc_arenas();
+    tokio::runtime::Runtime::new()
+        .context("starting the async runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     bookstream::telemetry::init();
     let server = Server::bind(config).await.context("starting the server")?;
     // The readiness line is for programs that start the server; people read the log.
