@@ -27,7 +27,9 @@ pub struct StreamingProstCodec<T, U> {
 
 impl<T, U> Default for StreamingProstCodec<T, U> {
     fn default() -> Self {
-        Self { _messages: PhantomData }
+        Self {
+            _messages: PhantomData,
+        }
     }
 }
 
