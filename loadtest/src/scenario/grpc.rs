@@ -1,21 +1,33 @@
 //! The gRPC scenarios' shared channels: `--connections` HTTP/2 connections,
 //! users spread over them round-robin, so many users can share few
 //! connections as gRPC clients do in production.
+//!
+//! The RPCs are called through tonic's generic client with [`RawCodec`],
+//! not the generated stub, so answers arrive as raw bytes to be scanned.
 
 use std::error::Error as _;
 
-use bookstream::pb::recommendations_client::RecommendationsClient;
+use bookstream::{RecommendationRequest, pb::recommendations_server::SERVICE_NAME};
+use bytes::Bytes;
+use hyper::http::uri::PathAndQuery;
 use tonic::{
-    Status,
+    Request, Status,
+    client::Grpc,
+    codec::Streaming,
     transport::{Channel, Endpoint},
 };
 
+use super::raw_codec::RawCodec;
 use crate::outcome::{Failure, FailureKind};
 
 /// One lazily connected channel per connection.
 #[derive(Debug, Clone)]
 pub(crate) struct GrpcTarget {
     channels: Vec<Channel>,
+    /// `/recommendations.Recommendations/RecommendBatch`
+    batch_path: PathAndQuery,
+    /// `/recommendations.Recommendations/Recommend`
+    stream_path: PathAndQuery,
 }
 
 impl GrpcTarget {
@@ -26,16 +38,62 @@ impl GrpcTarget {
         let channels = (0..connections.max(1))
             .map(|_| endpoint.connect_lazy())
             .collect();
-        Self { channels }
+        Self {
+            channels,
+            batch_path: method_path("RecommendBatch"),
+            stream_path: method_path("Recommend"),
+        }
     }
 
-    /// The client for `user`, on that user's connection.
-    pub(crate) fn client(&self, user: usize) -> RecommendationsClient<Channel> {
+    /// `RecommendBatch`: the one answer message, undecoded.
+    pub(crate) async fn recommend_batch(
+        &self,
+        user: usize,
+        request: RecommendationRequest,
+    ) -> Result<Bytes, Failure> {
+        let mut client = self.ready_client(user).await?;
+        let response = client
+            .unary(Request::new(request), self.batch_path.clone(), RawCodec)
+            .await
+            .map_err(status_failure)?;
+        Ok(response.into_inner())
+    }
+
+    /// `Recommend`: the stream of answer messages, each undecoded.
+    pub(crate) async fn recommend(
+        &self,
+        user: usize,
+        request: RecommendationRequest,
+    ) -> Result<Streaming<Bytes>, Failure> {
+        let mut client = self.ready_client(user).await?;
+        let response = client
+            .server_streaming(Request::new(request), self.stream_path.clone(), RawCodec)
+            .await
+            .map_err(status_failure)?;
+        Ok(response.into_inner())
+    }
+
+    /// The client for `user`, on that user's connection, ready to send.
+    async fn ready_client(&self, user: usize) -> Result<Grpc<Channel>, Failure> {
         let channel = self.channels[user % self.channels.len()].clone();
         // The server's --max-message-bytes is the limit under test, not the
         // client's 4 MiB default: 100,000 books in one message are ~10 MB.
-        RecommendationsClient::new(channel).max_decoding_message_size(usize::MAX)
+        let mut client = Grpc::new(channel).max_decoding_message_size(usize::MAX);
+        client.ready().await.map_err(|error| {
+            Failure::new(
+                FailureKind::Transport,
+                format!("the channel is not ready: {error}"),
+            )
+        })?;
+        Ok(client)
     }
+}
+
+/// The HTTP/2 path of one of the service's methods.
+fn method_path(method: &str) -> PathAndQuery {
+    format!("/{SERVICE_NAME}/{method}")
+        .parse()
+        .expect("a service and method name make a valid path")
 }
 
 /// A failure for a non-OK status. Statuses the server sent carry no source
@@ -56,6 +114,23 @@ pub(crate) fn status_failure(status: Status) -> Failure {
 
 /// Bytes of one message on the wire: the protobuf plus gRPC's 5-byte prefix
 /// (compression flag and length).
-pub(crate) fn wire_bytes(message: &impl prost::Message) -> u64 {
-    message.encoded_len() as u64 + 5
+pub(crate) fn wire_bytes(message: &[u8]) -> u64 {
+    message.len() as u64 + 5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_paths_name_the_service() {
+        assert_eq!(
+            method_path("RecommendBatch").as_str(),
+            "/recommendations.Recommendations/RecommendBatch"
+        );
+        assert_eq!(
+            method_path("Recommend").as_str(),
+            "/recommendations.Recommendations/Recommend"
+        );
+    }
 }

@@ -1,8 +1,12 @@
-//! `grpc-unary`: `RecommendBatch`, every book in one message.
+//! `grpc-unary`: `RecommendBatch`, every book in one message, scanned as
+//! raw bytes and checked.
 
 use bookstream::RecommendationRequest;
 
-use super::grpc::{GrpcTarget, status_failure, wire_bytes};
+use super::{
+    grpc::{GrpcTarget, wire_bytes},
+    proto_scan::check_list,
+};
 use crate::{
     outcome::{Measurement, Outcome},
     verify::Expectation,
@@ -15,13 +19,8 @@ pub(crate) async fn request(
     request: RecommendationRequest,
     expectation: &Expectation,
 ) -> Outcome {
-    let answer = target
-        .client(user)
-        .recommend_batch(request)
-        .await
-        .map_err(status_failure)?
-        .into_inner();
-    let count = expectation.check_all(&answer.books)?;
+    let answer = target.recommend_batch(user, request).await?;
+    let count = check_list(&answer, expectation.check())?;
     Ok(Measurement {
         books: count,
         bytes: wire_bytes(&answer),

@@ -7,6 +7,8 @@ mod grpc_stream;
 mod grpc_unary;
 mod http;
 mod json;
+mod proto_scan;
+mod raw_codec;
 mod rest;
 mod rest_stream;
 
