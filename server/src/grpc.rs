@@ -1,6 +1,6 @@
 //! The gRPC edge: the streaming `Recommend` and its unary twin `RecommendBatch`.
 
-use std::iter;
+use std::{iter, ops::Range};
 
 use bookstream::{
     BookRecommendation, BookRecommendations, RecommendationRequest, catalog,
@@ -43,7 +43,8 @@ impl Recommendations for RecommendationService {
     type RecommendStream = RecommendStream;
 
     #[tracing::instrument(name = "Recommend", skip_all,
-        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results))]
+        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results,
+               start_at = request.get_ref().start_at))]
     async fn recommend(
         &self,
         request: Request<RecommendationRequest>,
@@ -51,15 +52,17 @@ impl Recommendations for RecommendationService {
         let RecommendationRequest {
             user_id,
             max_results,
+            start_at,
         } = request.into_inner();
-        let count = self.limits.check_count(max_results)?;
-        tracing::info!("streaming {count} books");
-        let books = catalog::books(user_id, 0..count).map(Ok as fn(_) -> _);
+        let ids = self.limits.check_request(max_results, start_at)?;
+        tracing::info!("streaming books {ids:?}");
+        let books = catalog::books(user_id, ids).map(Ok as fn(_) -> _);
         Ok(Response::new(stream::iter(books)))
     }
 
     #[tracing::instrument(name = "RecommendBatch", skip_all,
-        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results))]
+        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results,
+               start_at = request.get_ref().start_at))]
     async fn recommend_batch(
         &self,
         request: Request<RecommendationRequest>,
@@ -67,30 +70,32 @@ impl Recommendations for RecommendationService {
         let RecommendationRequest {
             user_id,
             max_results,
+            start_at,
         } = request.into_inner();
-        let count = self.limits.check_count(max_results)?;
+        let ids = self.limits.check_request(max_results, start_at)?;
         let limit_bytes = self.limits.max_message_bytes;
         // Building a large answer is CPU work; keep it off the async workers.
-        let answer = tokio::task::spawn_blocking(move || batch(user_id, count, limit_bytes))
+        let answer = tokio::task::spawn_blocking(move || batch(user_id, ids, limit_bytes))
             .await
             .map_err(|error| Status::internal(format!("building the answer failed: {error}")))??;
-        tracing::info!("answering {count} books in one message");
+        tracing::info!("answering {} books in one message", answer.books.len());
         Ok(Response::new(answer))
     }
 }
 
-/// All `count` books in one message, refused as soon as the encoded message
-/// would pass `limit_bytes`, so memory never exceeds the limit either.
+/// The books with `ids` in one message, refused as soon as the encoded
+/// message would pass `limit_bytes`, so memory never exceeds the limit either.
 pub fn batch(
     user_id: u64,
-    count: u64,
+    ids: Range<u64>,
     limit_bytes: usize,
 ) -> Result<BookRecommendations, LimitError> {
+    let count = ids.end - ids.start;
     // The smallest encoded book is well over 32 bytes: no reservation beyond the limit.
     let capacity = count.min((limit_bytes / 32) as u64) as usize;
     let mut books = Vec::with_capacity(capacity);
     let mut encoded_len = 0usize;
-    for book in catalog::books(user_id, 0..count) {
+    for book in catalog::books(user_id, ids) {
         let book_len = book.encoded_len();
         // Each repeated field entry: one tag byte, a length prefix, the book.
         encoded_len += 1 + prost::length_delimiter_len(book_len) + book_len;
@@ -110,9 +115,9 @@ pub fn batch(
 impl From<LimitError> for Status {
     fn from(error: LimitError) -> Self {
         match error {
-            LimitError::NoBooksRequested | LimitError::TooManyBooks { .. } => {
-                Status::invalid_argument(error.to_string())
-            }
+            LimitError::NoBooksRequested
+            | LimitError::TooManyBooks { .. }
+            | LimitError::ResumePastEnd { .. } => Status::invalid_argument(error.to_string()),
             LimitError::AnswerTooLarge { .. } => Status::resource_exhausted(error.to_string()),
         }
     }
@@ -124,18 +129,24 @@ mod tests {
 
     #[test]
     fn a_batch_holds_the_catalog_books_in_order() {
-        let answer = batch(4, 50, 1 << 20).unwrap();
+        let answer = batch(4, 0..50, 1 << 20).unwrap();
         assert_eq!(answer.books, catalog::books(4, 0..50).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_batch_that_fits_exactly_is_accepted_and_one_byte_less_is_refused() {
-        let exact = batch(4, 20, usize::MAX).unwrap().encoded_len();
-        assert!(batch(4, 20, exact).is_ok());
-        match batch(4, 20, exact - 1) {
+        let exact = batch(4, 0..20, usize::MAX).unwrap().encoded_len();
+        assert!(batch(4, 0..20, exact).is_ok());
+        match batch(4, 0..20, exact - 1) {
             Err(LimitError::AnswerTooLarge { books_fitting, .. }) => assert_eq!(books_fitting, 19),
             other => panic!("expected AnswerTooLarge, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_resumed_batch_holds_the_rest_of_the_result() {
+        let answer = batch(4, 30..50, 1 << 20).unwrap();
+        assert_eq!(answer.books, catalog::books(4, 30..50).collect::<Vec<_>>());
     }
 
     #[test]
@@ -144,7 +155,7 @@ mod tests {
             Status::from(LimitError::NoBooksRequested).code(),
             tonic::Code::InvalidArgument
         );
-        let too_large = Status::from(batch(1, 1000, 1024).unwrap_err());
+        let too_large = Status::from(batch(1, 0..1000, 1024).unwrap_err());
         assert_eq!(too_large.code(), tonic::Code::ResourceExhausted);
         assert!(
             too_large.message().contains("Recommend RPC"),

@@ -1,6 +1,8 @@
 //! Request limits shared by the gRPC and REST edges, so both refuse the same
 //! requests with the same words.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 /// What one request may ask for.
@@ -19,6 +21,8 @@ pub enum LimitError {
     NoBooksRequested,
     #[error("max_results {requested} is above this server's limit of {limit} books per request")]
     TooManyBooks { requested: u64, limit: u64 },
+    #[error("start_at {start_at} is past the end of a {max_results}-book result")]
+    ResumePastEnd { start_at: u64, max_results: u64 },
     #[error(
         "the answer for {requested} books would exceed the {limit_bytes}-byte limit of a one-shot \
          answer (reached after {books_fitting} books); ask for fewer books or use {streaming_alternative}, \
@@ -46,6 +50,20 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Checks a request's size and resume point and returns the ids to send.
+    pub fn check_request(&self, max_results: u64, start_at: u64) -> Result<Range<u64>, LimitError> {
+        let count = self.check_count(max_results)?;
+        if start_at > count {
+            return Err(LimitError::ResumePastEnd {
+                start_at,
+                max_results: count,
+            });
+        }
+        Ok(start_at..count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +82,28 @@ mod tests {
     fn counts_up_to_the_cap_are_accepted() {
         assert_eq!(LIMITS.check_count(1), Ok(1));
         assert_eq!(LIMITS.check_count(100), Ok(100));
+    }
+
+    #[test]
+    fn a_resume_point_selects_the_rest_of_the_result() {
+        assert_eq!(LIMITS.check_request(10, 0), Ok(0..10));
+        assert_eq!(LIMITS.check_request(10, 4), Ok(4..10));
+        assert_eq!(LIMITS.check_request(10, 10), Ok(10..10));
+    }
+
+    #[test]
+    fn a_resume_point_past_the_end_is_refused() {
+        assert_eq!(
+            LIMITS.check_request(10, 11),
+            Err(LimitError::ResumePastEnd {
+                start_at: 11,
+                max_results: 10
+            })
+        );
+        assert_eq!(
+            LIMITS.check_request(0, 0),
+            Err(LimitError::NoBooksRequested)
+        );
     }
 
     #[test]

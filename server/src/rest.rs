@@ -1,6 +1,8 @@
 //! The REST/JSON twin: the same catalog books as the gRPC calls, as one JSON
 //! array (`/recommendations`) or streamed as NDJSON (`/recommendations/stream`).
 
+use std::ops::Range;
+
 use axum::{
     Json, Router,
     body::Body,
@@ -38,6 +40,9 @@ struct RecommendationQuery {
     #[serde(default)]
     user_id: u64,
     max_results: u64,
+    /// The resume point, as in the gRPC request: the first id to send.
+    #[serde(default)]
+    start_at: u64,
 }
 
 async fn recommendations(
@@ -45,10 +50,10 @@ async fn recommendations(
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let count = limits.check_count(query.max_results)?;
+    let ids = limits.check_request(query.max_results, query.start_at)?;
     let limit_bytes = limits.max_message_bytes;
     // Serialising a large array is CPU work; keep it off the async workers.
-    let body = tokio::task::spawn_blocking(move || json_array(query.user_id, count, limit_bytes))
+    let body = tokio::task::spawn_blocking(move || json_array(query.user_id, ids, limit_bytes))
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))??;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -59,19 +64,24 @@ async fn recommendations_stream(
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let count = limits.check_count(query.max_results)?;
-    let chunks = ndjson_chunks(query.user_id, count);
+    let ids = limits.check_request(query.max_results, query.start_at)?;
+    let chunks = ndjson_chunks(query.user_id, ids);
     let body = Body::from_stream(futures::stream::iter(chunks));
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// The JSON array of `count` books, serialised into one pre-sized buffer and
-/// refused as soon as it would pass `limit_bytes`.
-pub fn json_array(user_id: u64, count: u64, limit_bytes: usize) -> Result<Vec<u8>, LimitError> {
+/// The JSON array of the books with `ids`, serialised into one pre-sized
+/// buffer and refused as soon as it would pass `limit_bytes`.
+pub fn json_array(
+    user_id: u64,
+    ids: Range<u64>,
+    limit_bytes: usize,
+) -> Result<Vec<u8>, LimitError> {
+    let count = ids.end - ids.start;
     let estimate = (count as usize).saturating_mul(TYPICAL_JSON_BOOK_BYTES);
     let mut body = Vec::with_capacity(estimate.min(limit_bytes).saturating_add(2));
     body.push(b'[');
-    for (fitting, book) in catalog::books(user_id, 0..count).enumerate() {
+    for (fitting, book) in catalog::books(user_id, ids).enumerate() {
         if fitting > 0 {
             body.push(b',');
         }
@@ -89,22 +99,22 @@ pub fn json_array(user_id: u64, count: u64, limit_bytes: usize) -> Result<Vec<u8
     Ok(body)
 }
 
-/// NDJSON for `count` books, produced lazily one chunk at a time as the body is sent.
+/// NDJSON for the books with `ids`, produced lazily one chunk at a time as
+/// the body is sent.
 pub fn ndjson_chunks(
     user_id: u64,
-    count: u64,
+    ids: Range<u64>,
 ) -> impl Iterator<Item = Result<Bytes, serde_json::Error>> + Send + 'static {
-    (0..count)
-        .step_by(BOOKS_PER_CHUNK as usize)
-        .map(move |start| {
-            let end = (start + BOOKS_PER_CHUNK).min(count);
-            let mut chunk = Vec::with_capacity((end - start) as usize * TYPICAL_JSON_BOOK_BYTES);
-            for book in catalog::books(user_id, start..end) {
-                serde_json::to_writer(&mut chunk, &book)?;
-                chunk.push(b'\n');
-            }
-            Ok(Bytes::from(chunk))
-        })
+    let end_of_result = ids.end;
+    ids.step_by(BOOKS_PER_CHUNK as usize).map(move |start| {
+        let end = (start + BOOKS_PER_CHUNK).min(end_of_result);
+        let mut chunk = Vec::with_capacity((end - start) as usize * TYPICAL_JSON_BOOK_BYTES);
+        for book in catalog::books(user_id, start..end) {
+            serde_json::to_writer(&mut chunk, &book)?;
+            chunk.push(b'\n');
+        }
+        Ok(Bytes::from(chunk))
+    })
 }
 
 /// Why a REST request was not answered; each variant is one HTTP status.
@@ -142,14 +152,14 @@ mod tests {
 
     #[test]
     fn the_json_array_holds_the_catalog_books_in_order() {
-        let body = json_array(9, 30, 1 << 20).unwrap();
+        let body = json_array(9, 0..30, 1 << 20).unwrap();
         let books: Vec<bookstream::BookRecommendation> = serde_json::from_slice(&body).unwrap();
         assert_eq!(books, catalog::books(9, 0..30).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_json_array_over_the_limit_is_refused_with_a_pointer_to_the_stream() {
-        let error = json_array(9, 1000, 4096).unwrap_err();
+        let error = json_array(9, 0..1000, 4096).unwrap_err();
         assert!(
             error.to_string().contains("/recommendations/stream"),
             "{error}"
@@ -158,7 +168,7 @@ mod tests {
 
     #[test]
     fn ndjson_chunks_split_the_books_without_losing_or_repeating_any() {
-        let text: Vec<u8> = ndjson_chunks(2, 2500)
+        let text: Vec<u8> = ndjson_chunks(2, 0..2500)
             .map(|chunk| chunk.unwrap())
             .flat_map(|chunk| chunk.to_vec())
             .collect();
@@ -168,6 +178,6 @@ mod tests {
             .map(|line| serde_json::from_slice(line).unwrap())
             .collect();
         assert_eq!(books, catalog::books(2, 0..2500).collect::<Vec<_>>());
-        assert_eq!(ndjson_chunks(2, 2500).count(), 3);
+        assert_eq!(ndjson_chunks(2, 0..2500).count(), 3);
     }
 }

@@ -97,6 +97,7 @@ impl Scenario {
                     request: RecommendationRequest {
                         user_id: settings.user_id,
                         max_results: settings.max_results,
+                        start_at: 0,
                     },
                 }
             }

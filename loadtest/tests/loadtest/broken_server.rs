@@ -57,6 +57,7 @@ impl Params {
         RecommendationRequest {
             user_id: self.user_id,
             max_results: self.max_results,
+            start_at: 0,
         }
     }
 }

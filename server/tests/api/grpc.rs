@@ -109,3 +109,47 @@ async fn a_unary_answer_over_the_message_limit_is_resource_exhausted_and_points_
     }
     assert_eq!(count, 10_000);
 }
+
+#[tokio::test]
+async fn a_resumed_stream_continues_exactly_where_the_broken_one_stopped() {
+    let server = spawn_server().await;
+    let mut grpc = server.grpc().await;
+    let resume = bookstream::RecommendationRequest {
+        start_at: 600,
+        ..request(5, 1_000)
+    };
+    let mut stream = grpc.recommend(resume).await.unwrap().into_inner();
+    let mut received = Vec::new();
+    while let Some(book) = stream.message().await.unwrap() {
+        received.push(book);
+    }
+    assert_eq!(received, catalog::books(5, 600..1_000).collect::<Vec<_>>());
+
+    let resume = bookstream::RecommendationRequest {
+        start_at: 990,
+        ..request(5, 1_000)
+    };
+    let unary = grpc
+        .recommend_batch(resume)
+        .await
+        .unwrap()
+        .into_inner()
+        .books;
+    assert_eq!(unary, catalog::books(5, 990..1_000).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_resume_point_past_the_end_is_an_invalid_argument() {
+    let server = spawn_server().await;
+    let past_end = bookstream::RecommendationRequest {
+        start_at: 11,
+        ..request(1, 10)
+    };
+    let status = server.grpc().await.recommend(past_end).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("past the end"),
+        "{}",
+        status.message()
+    );
+}

@@ -33,6 +33,32 @@ async fn the_ndjson_twin_streams_one_book_per_line() {
 }
 
 #[tokio::test]
+async fn the_rest_twins_resume_from_start_at_like_the_grpc_calls() {
+    let server = spawn_server().await;
+    let json: Vec<BookRecommendation> =
+        reqwest::get(server.rest_url("/recommendations?user_id=2&max_results=100&start_at=40"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(json, catalog::books(2, 40..100).collect::<Vec<_>>());
+    let ndjson = reqwest::get(
+        server.rest_url("/recommendations/stream?user_id=2&max_results=100&start_at=97"),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let ids: Vec<u64> = ndjson
+        .lines()
+        .map(|line| serde_json::from_str::<BookRecommendation>(line).unwrap().id)
+        .collect();
+    assert_eq!(ids, vec![97, 98, 99]);
+}
+
+#[tokio::test]
 async fn bad_queries_are_400_with_a_message_that_says_what_was_wrong() {
     let server = spawn_server_with(bookstream_server::ServerConfig {
         max_results: 1000,

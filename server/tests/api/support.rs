@@ -64,5 +64,6 @@ pub(crate) fn request(user_id: u64, max_results: u64) -> bookstream::Recommendat
     bookstream::RecommendationRequest {
         user_id,
         max_results,
+        start_at: 0,
     }
 }
