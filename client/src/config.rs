@@ -45,6 +45,16 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_ECHO")]
     pub echo: bool,
 
+    /// How many times a run resumes a broken stream (or retries an
+    /// unreachable server) before it gives up and keeps a `.partial` file.
+    #[arg(long, env = "BOOKSTREAM_RETRIES", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Wait before the first retry; each next wait doubles, up to 5 s.
+    #[arg(long, env = "BOOKSTREAM_RETRY_BACKOFF", default_value = "200ms",
+          value_parser = humantime::parse_duration)]
+    pub retry_backoff: Duration,
+
     /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]

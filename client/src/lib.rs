@@ -58,6 +58,10 @@ impl Client {
             format: config.format,
             max_n: config.max_n,
             echo: config.echo,
+            retry: run::RetryPolicy {
+                retries: config.retries,
+                first_backoff: config.retry_backoff,
+            },
         };
         Ok(Self { listener, settings })
     }

@@ -61,6 +61,7 @@ pub fn report(report: &RunReport) -> Markup {
                 tr { th { "Books" } td { (thousands(report.received)) } }
                 tr { th { "Elapsed" } td { (format!("{:.3}", report.elapsed.as_secs_f64())) " s" } }
                 tr { th { "Rate" } td { (thousands(report.books_per_second() as u64)) " books/s" } }
+                tr { th { "Retries" } td { (report.retries) } }
                 tr { th { "File" } td { code { (report.file.display()) } " (" (report.format.name()) ")" } }
             }
             h2 { "First books" }

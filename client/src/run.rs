@@ -8,11 +8,11 @@ use std::{
 };
 
 use bookstream::BookRecommendation;
-use tonic::Status;
+use tonic::{Status, Streaming};
 
 use crate::{
     sink::{FileSink, Format, SinkError},
-    upstream::{Upstream, UpstreamError},
+    upstream::{Upstream, UpstreamError, is_retryable},
 };
 
 /// Books shown on the result page.
@@ -21,6 +21,18 @@ pub const PREVIEW_BOOKS: usize = 5;
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// Checking the clock on every book would cost more than the book.
 const CLOCK_CHECK_MASK: u64 = 0x3FFF;
+
+/// How a run retries a stream that broke: up to `retries` more attempts,
+/// each resuming after the last book written, waiting `first_backoff` before
+/// the first and twice as long before each next one (at most [`MAX_BACKOFF`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub first_backoff: Duration,
+}
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a run asks for and where it writes.
 #[derive(Debug, Clone)]
@@ -31,6 +43,7 @@ pub struct RunRequest {
     pub format: Format,
     /// Print every book to stdout as it arrives.
     pub echo: bool,
+    pub retry: RetryPolicy,
 }
 
 /// A run that delivered every requested book into the output file.
@@ -41,6 +54,8 @@ pub struct RunReport {
     pub file: PathBuf,
     pub format: Format,
     pub elapsed: Duration,
+    /// How many times a broken stream was resumed.
+    pub retries: u32,
     pub preview: Vec<BookRecommendation>,
 }
 
@@ -66,11 +81,15 @@ pub enum RunError {
     /// The stream never started: no file was touched.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    /// The stream started but did not deliver everything; what arrived was kept.
-    #[error("the stream stopped after {received} of {requested} books: {cause}")]
+    /// The stream started but did not deliver everything, even after
+    /// retrying; what arrived was kept.
+    #[error(
+        "the stream stopped after {received} of {requested} books ({retries} retries): {cause}"
+    )]
     Interrupted {
         requested: u64,
         received: u64,
+        retries: u32,
         cause: String,
         partial_file: Option<PathBuf>,
     },
@@ -79,47 +98,81 @@ pub enum RunError {
     Sink(#[from] SinkError),
 }
 
-/// Streams `request.count` books from `upstream` into `request.output`.
+/// How one attempt's stream ended.
+enum StreamEnd {
+    /// Every requested book is in the sink.
+    Complete,
+    /// The stream broke; resuming may or may not help.
+    Broken { cause: String, retryable: bool },
+}
+
+/// Streams `request.count` books from `upstream` into `request.output`,
+/// resuming a broken stream after the last book written, so that the file of
+/// a run with retries is byte for byte the file of an unbroken run.
 pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport, RunError> {
-    let started = Instant::now();
-    let mut stream = upstream.recommend(request.user_id, request.count).await?;
-    let mut sink = FileSink::create(&request.output, request.format)?;
-    let mut preview = Vec::with_capacity(PREVIEW_BOOKS);
-    let mut last_progress = started;
+    let mut progress = Progress::new(request.count);
+    let mut sink: Option<FileSink> = None;
+    let mut retries = 0u32;
+    let mut backoff = request.retry.first_backoff;
 
     let stopped_by = loop {
-        let book = match stream.message().await {
-            Ok(Some(book)) => book,
-            Ok(None) if sink.written() == request.count => break None,
-            Ok(None) => break Some("the server ended the stream early".to_owned()),
-            Err(status) => break Some(describe(&status)),
+        let written_before = sink.as_ref().map_or(0, FileSink::written);
+        let end = match upstream
+            .recommend(request.user_id, request.count, written_before)
+            .await
+        {
+            Ok(stream) => {
+                let sink = match &mut sink {
+                    Some(sink) => sink,
+                    None => sink.insert(FileSink::create(&request.output, request.format)?),
+                };
+                consume(stream, sink, request, &mut progress).await?
+            }
+            // Nothing was written yet: the run never started and touches no file.
+            Err(error)
+                if sink.is_none() && !(error.is_retryable() && retries < request.retry.retries) =>
+            {
+                return Err(error.into());
+            }
+            Err(error) => StreamEnd::Broken {
+                retryable: error.is_retryable(),
+                cause: error.to_string(),
+            },
         };
-        if book.id != sink.written() || book.id >= request.count {
-            break Some(format!(
-                "the server sent book {} where book {} was expected",
-                book.id,
-                sink.written()
-            ));
-        }
-        if request.echo {
-            echo(&book);
-        }
-        if preview.len() < PREVIEW_BOOKS {
-            preview.push(book.clone());
-        }
-        sink.write(&book)?;
-
-        if sink.written() & CLOCK_CHECK_MASK == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
-            last_progress = Instant::now();
-            tracing::info!(
-                received = sink.written(),
-                requested = request.count,
-                books_per_sec = rate(sink.written(), started.elapsed()) as u64,
-                "progress"
-            );
+        match end {
+            StreamEnd::Complete => break None,
+            StreamEnd::Broken { cause, retryable }
+                if retryable && retries < request.retry.retries =>
+            {
+                if sink.as_ref().map_or(0, FileSink::written) > written_before {
+                    // The last attempt made progress: the server is back, start the waits afresh.
+                    backoff = request.retry.first_backoff;
+                }
+                retries += 1;
+                tracing::warn!(
+                    retry = retries,
+                    of = request.retry.retries,
+                    received = sink.as_ref().map_or(0, FileSink::written),
+                    "stream broke, resuming in {backoff:?}: {cause}"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            StreamEnd::Broken { cause, .. } => break Some(cause),
         }
     };
 
+    let Some(sink) = sink else {
+        // Every path that never opened a stream returned above; this only
+        // keeps the types honest without a panic.
+        return Err(RunError::Interrupted {
+            requested: request.count,
+            received: 0,
+            retries,
+            cause: stopped_by.unwrap_or_default(),
+            partial_file: None,
+        });
+    };
     let received = sink.written();
     match stopped_by {
         None => {
@@ -130,8 +183,9 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
                 received,
                 file,
                 format: request.format,
-                elapsed: started.elapsed(),
-                preview,
+                elapsed: progress.started.elapsed(),
+                retries,
+                preview: progress.preview,
             })
         }
         Some(cause) => {
@@ -145,9 +199,92 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
             Err(RunError::Interrupted {
                 requested: request.count,
                 received,
+                retries,
                 cause,
                 partial_file,
             })
+        }
+    }
+}
+
+/// Writes one attempt's books into the sink until the stream ends.
+async fn consume(
+    mut stream: Streaming<BookRecommendation>,
+    sink: &mut FileSink,
+    request: &RunRequest,
+    progress: &mut Progress,
+) -> Result<StreamEnd, SinkError> {
+    loop {
+        let book = match stream.message().await {
+            Ok(Some(book)) => book,
+            Ok(None) if sink.written() == request.count => return Ok(StreamEnd::Complete),
+            Ok(None) => {
+                return Ok(StreamEnd::Broken {
+                    cause: "the server ended the stream early".to_owned(),
+                    retryable: true,
+                });
+            }
+            Err(status) => {
+                return Ok(StreamEnd::Broken {
+                    retryable: is_retryable(&status),
+                    cause: describe(&status),
+                });
+            }
+        };
+        if book.id != sink.written() || book.id >= request.count {
+            // A server that sends the wrong book cannot be trusted to resume either.
+            return Ok(StreamEnd::Broken {
+                cause: format!(
+                    "the server sent book {} where book {} was expected",
+                    book.id,
+                    sink.written()
+                ),
+                retryable: false,
+            });
+        }
+        if request.echo {
+            echo(&book);
+        }
+        progress.saw(&book);
+        sink.write(&book)?;
+        progress.maybe_log(sink.written());
+    }
+}
+
+/// What a run shows while it goes: the first books, and a log line now and then.
+struct Progress {
+    requested: u64,
+    started: Instant,
+    last_logged: Instant,
+    preview: Vec<BookRecommendation>,
+}
+
+impl Progress {
+    fn new(requested: u64) -> Self {
+        let started = Instant::now();
+        Self {
+            requested,
+            started,
+            last_logged: started,
+            preview: Vec::with_capacity(PREVIEW_BOOKS),
+        }
+    }
+
+    fn saw(&mut self, book: &BookRecommendation) {
+        if self.preview.len() < PREVIEW_BOOKS {
+            self.preview.push(book.clone());
+        }
+    }
+
+    fn maybe_log(&mut self, received: u64) {
+        if received & CLOCK_CHECK_MASK == 0 && self.last_logged.elapsed() >= PROGRESS_EVERY {
+            self.last_logged = Instant::now();
+            tracing::info!(
+                received,
+                requested = self.requested,
+                books_per_sec = rate(received, self.started.elapsed()) as u64,
+                "progress"
+            );
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct TriggerSettings {
     pub format: Format,
     pub max_n: u64,
     pub echo: bool,
+    pub retry: run::RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +141,7 @@ fn parse_request(
         output: settings.output.clone(),
         format: settings.format,
         echo: settings.echo,
+        retry: settings.retry,
     })
 }
 
@@ -180,6 +182,7 @@ impl Answer {
             "file": report.file,
             "format": report.format,
             "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
+            "retries": report.retries,
             "books_per_sec": report.books_per_second(),
         }))
         .into_response()
@@ -200,13 +203,18 @@ impl Answer {
             }
             RunError::Interrupted {
                 received,
+                retries,
                 partial_file,
                 ..
             } => self.failure(
                 StatusCode::BAD_GATEWAY,
                 "Stream interrupted",
                 &message,
-                Some((*received, partial_file.as_ref())),
+                Some(Arrived {
+                    received: *received,
+                    retries: *retries,
+                    partial_file: partial_file.as_deref(),
+                }),
             ),
             RunError::Sink(_) => self.failure(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -222,19 +230,31 @@ impl Answer {
         status: StatusCode,
         title: &str,
         message: &str,
-        partial: Option<(u64, Option<&PathBuf>)>,
+        arrived: Option<Arrived<'_>>,
     ) -> Response {
-        let received = partial.map(|(received, _)| received);
-        let partial_file = partial.and_then(|(_, file)| file);
         if self.html {
-            let page = page::failure(title, message, received, partial_file.map(PathBuf::as_path));
+            let page = page::failure(
+                title,
+                message,
+                arrived.map(|arrived| arrived.received),
+                arrived.and_then(|arrived| arrived.partial_file),
+            );
             return (status, Html(page.into_string())).into_response();
         }
         let mut body = json!({ "error": message });
-        if let Some(received) = received {
-            body["received"] = json!(received);
-            body["partial_file"] = json!(partial_file);
+        if let Some(arrived) = arrived {
+            body["received"] = json!(arrived.received);
+            body["retries"] = json!(arrived.retries);
+            body["partial_file"] = json!(arrived.partial_file);
         }
         (status, Json(body)).into_response()
     }
+}
+
+/// What a broken run got before it gave up.
+#[derive(Debug, Clone, Copy)]
+struct Arrived<'a> {
+    received: u64,
+    retries: u32,
+    partial_file: Option<&'a std::path::Path>,
 }

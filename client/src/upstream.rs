@@ -28,6 +28,33 @@ pub enum UpstreamError {
     Failed { status: Status },
 }
 
+impl UpstreamError {
+    /// Whether asking again may succeed: the server was unreachable or failed
+    /// in passing, as opposed to refusing the request or being misconfigured.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Unreachable { .. } => true,
+            UpstreamError::Failed { status } => is_retryable(status),
+            UpstreamError::Refused { .. } | UpstreamError::InvalidEndpoint { .. } => false,
+        }
+    }
+}
+
+/// Whether a stream that broke with `status` is worth resuming: transport
+/// failures and a server shutting down are; a refusal is not.
+pub fn is_retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+    )
+}
+
 /// A handle on the recommendation server; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -57,15 +84,18 @@ impl Upstream {
         &self.endpoint
     }
 
-    /// Opens a `Recommend` stream of `count` books for `user_id`.
+    /// Opens a `Recommend` stream of the `count`-book result for `user_id`,
+    /// starting at book `start_at` (0 for all of it, `k` to resume after `k` books).
     pub async fn recommend(
         &self,
         user_id: u64,
         count: u64,
+        start_at: u64,
     ) -> Result<Streaming<BookRecommendation>, UpstreamError> {
         let request = RecommendationRequest {
             user_id,
             max_results: count,
+            start_at,
         };
         match self.client.clone().recommend(request).await {
             Ok(response) => Ok(response.into_inner()),

@@ -10,7 +10,9 @@ use reqwest::StatusCode;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
-use crate::support::{expected_books, read_back, spawn_client, spawn_server_at, vacant_addr};
+use crate::support::{
+    expected_books, read_back, spawn_client, spawn_client_with, spawn_server_at, vacant_addr,
+};
 
 const PREVIOUS_RESULT: &str = "0, a previous complete result\n";
 
@@ -41,6 +43,7 @@ async fn an_unreachable_server_is_a_503_and_the_client_works_once_it_is_back() {
 
 #[tokio::test]
 async fn a_stream_that_fails_midway_keeps_what_arrived_as_partial_and_the_old_file_intact() {
+    // Every call fails after 700 books; the client resumes three times, then gives up.
     let (addr, _sent, _kill) = spawn_faulty_server(Fault::Fail(700));
     let client = spawn_client(&format!("http://{addr}")).await;
     std::fs::write(&client.output, PREVIOUS_RESULT).unwrap();
@@ -48,17 +51,18 @@ async fn a_stream_that_fails_midway_keeps_what_arrived_as_partial_and_the_old_fi
     let (status, body) = client.get_json("/5000").await;
 
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(body["received"], 700);
+    assert_eq!(body["received"], 2800);
+    assert_eq!(body["retries"], 3);
     let message = body["error"].as_str().unwrap();
     assert!(
-        message.contains("700 of 5000") && message.contains("shutting down"),
+        message.contains("2800 of 5000") && message.contains("shutting down"),
         "{message}"
     );
     let partial = partial_path(&client.output);
     assert_eq!(body["partial_file"], partial.to_str().unwrap());
     assert_eq!(
         read_back(&partial, Format::Txt),
-        expected_books(1, 700, Format::Txt)
+        expected_books(1, 2800, Format::Txt)
     );
     assert_eq!(
         std::fs::read_to_string(&client.output).unwrap(),
@@ -98,14 +102,38 @@ async fn a_server_that_dies_midway_is_a_502_with_a_partial_file_and_the_old_file
 }
 
 #[tokio::test]
-async fn a_server_that_ends_the_stream_early_does_not_pass_for_a_complete_result() {
+async fn a_stream_that_ends_early_is_resumed_until_the_result_is_complete() {
+    // Each call ends after 300 books as if it were done: 0..300, 300..600,
+    // 600..900, then 900..1000 completes the result.
     let (addr, _sent, _kill) = spawn_faulty_server(Fault::EndEarly(300));
     let client = spawn_client(&format!("http://{addr}")).await;
 
     let (status, body) = client.get_json("/1000").await;
 
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retries"], 3);
+    assert_eq!(
+        read_back(&client.output, Format::Txt),
+        expected_books(1, 1000, Format::Txt)
+    );
+}
+
+#[tokio::test]
+async fn without_retries_an_early_end_does_not_pass_for_a_complete_result() {
+    let (addr, _sent, _kill) = spawn_faulty_server(Fault::EndEarly(300));
+    let client = spawn_client_with(&format!("http://{addr}"), |config| {
+        bookstream_client::ClientConfig {
+            retries: 0,
+            ..config
+        }
+    })
+    .await;
+
+    let (status, body) = client.get_json("/1000").await;
+
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["received"], 300);
+    assert_eq!(body["retries"], 0);
     assert!(
         body["error"]
             .as_str()
@@ -118,9 +146,10 @@ async fn a_server_that_ends_the_stream_early_does_not_pass_for_a_complete_result
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
-    /// Sends this many books, then fails the stream as a server shutting down would.
+    /// Sends this many books per call (from the resume point on), then fails
+    /// the stream as a server shutting down would.
     Fail(u64),
-    /// Sends this many books, then ends the stream as if it were complete.
+    /// Sends this many books per call, then ends the stream as if it were complete.
     EndEarly(u64),
     /// Sends this many books, then stalls until its process is killed.
     Stall(u64),
@@ -141,7 +170,11 @@ impl Recommendations for FaultyService {
         &self,
         request: Request<RecommendationRequest>,
     ) -> Result<Response<BookStream>, Status> {
-        let user_id = request.into_inner().user_id;
+        let RecommendationRequest {
+            user_id,
+            max_results,
+            start_at,
+        } = request.into_inner();
         let sent = self.sent.lock().unwrap().take();
         let (count, tail): (u64, BookStream) = match self.fault {
             Fault::Fail(count) => (
@@ -161,7 +194,8 @@ impl Recommendations for FaultyService {
                 .boxed(),
             ),
         };
-        let books = stream::iter(catalog::books(user_id, 0..count).map(Ok));
+        let end = start_at.saturating_add(count).min(max_results);
+        let books = stream::iter(catalog::books(user_id, start_at..end).map(Ok));
         Ok(Response::new(books.chain(tail).boxed()))
     }
 

@@ -10,5 +10,7 @@ mod concurrency;
 mod failures;
 mod formats;
 mod processes;
+mod proxy;
+mod resume;
 mod support;
 mod trigger;
