@@ -142,4 +142,39 @@ mod tests {
             Err(InputError::BadUserId(String::new()))
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_path_is_either_a_count_within_the_limit_or_a_clear_error(raw in ".{0,64}") {
+                match parse_count(&raw, MAX_N) {
+                    Ok(count) => {
+                        prop_assert!((1..=MAX_N).contains(&count));
+                        prop_assert!(raw.bytes().all(|byte| byte.is_ascii_digit()));
+                        prop_assert_eq!(raw.parse::<u64>().ok(), Some(count));
+                    }
+                    Err(error) => prop_assert!(!error.to_string().is_empty()),
+                }
+            }
+
+            #[test]
+            fn every_count_within_the_limit_is_accepted_as_typed(count in 1..=MAX_N) {
+                prop_assert_eq!(parse_count(&count.to_string(), MAX_N), Ok(count));
+            }
+
+            #[test]
+            fn messages_stay_short_whatever_was_typed(raw in "\\PC{0,5000}") {
+                if let Err(error) = parse_count(&raw, MAX_N) {
+                    prop_assert!(error.to_string().chars().count() < 200);
+                }
+                if let Err(error) = parse_user_id(Some(&raw)) {
+                    prop_assert!(error.to_string().chars().count() < 200);
+                }
+            }
+        }
+    }
 }
