@@ -58,6 +58,7 @@ pub fn app(settings: TriggerSettings) -> Router {
         // Browsers ask for it on every page; answering keeps it out of the error log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{n}", get(trigger))
+        .fallback(not_found)
         .with_state(state)
         .layer(TraceLayer::new_for_http())
 }
@@ -122,6 +123,20 @@ async fn trigger(
             )
         }
     }
+}
+
+/// Anything else, `/a/b` or `/../../etc/passwd` included: a 404 that points
+/// to the trigger, never a file or a run.
+async fn not_found(headers: HeaderMap) -> Response {
+    Answer {
+        html: wants_html(&headers),
+    }
+    .failure(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "there is no such page: ask for books with /<n>, like /1000",
+        None,
+    )
 }
 
 fn parse_request(

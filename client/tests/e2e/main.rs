@@ -9,6 +9,7 @@ mod browser;
 mod concurrency;
 mod failures;
 mod formats;
+mod hostile;
 mod processes;
 mod proxy;
 mod resume;
