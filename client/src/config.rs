@@ -15,13 +15,21 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_LISTEN", default_value = "127.0.0.1:3333")]
     pub listen: SocketAddr,
 
-    /// gRPC address of the recommendation server.
+    /// gRPC address of the recommendation server; several, comma-separated,
+    /// to take them in turn and resume a broken stream on another.
     #[arg(
         long,
         env = "BOOKSTREAM_SERVER",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:50051"
     )]
-    pub server: String,
+    pub server: Vec<String>,
+
+    /// How often every server's gRPC health service is asked; an unhealthy
+    /// server is skipped until it answers SERVING again.
+    #[arg(long, env = "BOOKSTREAM_HEALTH_INTERVAL", default_value = "2s",
+          value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
 
     /// File that receives the books of each run (replaced atomically when a
     /// run completes; a broken run leaves `<output>.partial`).

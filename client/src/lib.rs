@@ -12,7 +12,7 @@ pub mod sink;
 pub mod trigger;
 pub mod upstream;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -39,12 +39,14 @@ pub enum ClientError {
 pub struct Client {
     listener: TcpListener,
     settings: TriggerSettings,
+    health_interval: Duration,
 }
 
 impl Client {
     /// Binds the trigger listener and prepares (without connecting) the server channel.
     pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
         let upstream = Upstream::new(&config.server, config.connect_timeout)?;
+        let health_interval = config.health_interval;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -63,7 +65,11 @@ impl Client {
                 first_backoff: config.retry_backoff,
             },
         };
-        Ok(Self { listener, settings })
+        Ok(Self {
+            listener,
+            settings,
+            health_interval,
+        })
     }
 
     /// Where the trigger listener is bound (the real port when 0 was asked for).
@@ -76,9 +82,15 @@ impl Client {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ClientError> {
-        axum::serve(self.listener, trigger::app(self.settings))
+        let health_checks = self
+            .settings
+            .upstream
+            .spawn_health_checks(self.health_interval);
+        let served = axum::serve(self.listener, trigger::app(self.settings))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ClientError::Serve)
+            .map_err(ClientError::Serve);
+        health_checks.abort();
+        served
     }
 }

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: ClientConfig) -> anyhow::Result<()> {
     bookstream::telemetry::init();
-    let server = config.server.clone();
+    let server = config.server.join(",");
     let output = config.output.clone();
     let client = Client::bind(config).await.context("starting the client")?;
     let addr = client.local_addr()?;

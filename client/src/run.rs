@@ -121,12 +121,17 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
             .recommend(request.user_id, request.count, written_before)
             .await
         {
-            Ok(stream) => {
+            Ok(attempt) => {
                 let sink = match &mut sink {
                     Some(sink) => sink,
                     None => sink.insert(FileSink::create(&request.output, request.format)?),
                 };
-                consume(stream, sink, request, &mut progress).await?
+                let end = consume(attempt.stream, sink, request, &mut progress).await?;
+                if matches!(end, StreamEnd::Broken { .. }) {
+                    // Resume elsewhere if there is an elsewhere.
+                    upstream.mark_broken(attempt.server);
+                }
+                end
             }
             // Nothing was written yet: the run never started and touches no file.
             Err(error)

@@ -54,7 +54,7 @@ pub fn app(settings: TriggerSettings) -> Router {
     };
     Router::new()
         .route("/", get(index))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         // Browsers ask for it on every page; answering keeps it out of the error log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{n}", get(trigger))
@@ -67,7 +67,7 @@ async fn index(State(state): State<AppState>) -> Html<String> {
     let settings = &state.settings;
     Html(
         page::index(page::IndexInfo {
-            server: settings.upstream.endpoint(),
+            server: &settings.upstream.endpoints(),
             output: &settings.output,
             format: settings.format.name(),
             max_n: settings.max_n,
@@ -139,6 +139,11 @@ async fn not_found(headers: HeaderMap) -> Response {
     )
 }
 
+/// The client is up; says which servers it currently takes runs to.
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "servers": state.settings.upstream.health() }))
+}
+
 fn parse_request(
     settings: &TriggerSettings,
     path: Result<Path<String>, PathRejection>,
@@ -208,7 +213,9 @@ impl Answer {
         match error {
             RunError::Upstream(upstream) => {
                 let (status, title) = match upstream {
-                    UpstreamError::Unreachable { .. } | UpstreamError::InvalidEndpoint { .. } => {
+                    UpstreamError::Unreachable { .. }
+                    | UpstreamError::InvalidEndpoint { .. }
+                    | UpstreamError::NoServers => {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
                     }
                     UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),

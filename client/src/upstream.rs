@@ -1,8 +1,16 @@
-//! The network side of a run: one lazily connected gRPC channel to the
-//! recommendations server. The channel reconnects by itself, so the client
-//! can start before the server and keeps working after the server restarts.
+//! The network side of a run: lazily connected gRPC channels to one or more
+//! recommendation servers. Channels reconnect by themselves, so the client
+//! can start before the servers and keeps working after one restarts.
+//! Triggers take the servers in turn; a server whose stream broke, or whose
+//! health check fails, is skipped until its health check passes again.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use bookstream::{
     BookRecommendation, RecommendationRequest, pb::recommendations_client::RecommendationsClient,
@@ -11,6 +19,12 @@ use tonic::{
     Code, Status, Streaming,
     transport::{Channel, Endpoint},
 };
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// The service name the servers report in their gRPC health service.
+const HEALTH_SERVICE: &str = "recommendations.Recommendations";
 
 /// Why the server did not start a stream for us.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +36,8 @@ pub enum UpstreamError {
     },
     #[error("the recommendation server at {endpoint} is unreachable: {}", .status.message())]
     Unreachable { endpoint: String, status: Status },
+    #[error("no recommendation server is configured")]
+    NoServers,
     #[error("the recommendation server refused the request: {}", .status.message())]
     Refused { status: Status },
     #[error("the recommendation server failed: {} ({:?})", .status.message(), .status.code())]
@@ -35,7 +51,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Unreachable { .. } => true,
             UpstreamError::Failed { status } => is_retryable(status),
-            UpstreamError::Refused { .. } | UpstreamError::InvalidEndpoint { .. } => false,
+            UpstreamError::Refused { .. }
+            | UpstreamError::InvalidEndpoint { .. }
+            | UpstreamError::NoServers => false,
         }
     }
 }
@@ -55,64 +73,186 @@ pub fn is_retryable(status: &Status) -> bool {
     )
 }
 
-/// A handle on the recommendation server; cheap to clone.
+/// The recommendation servers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    endpoint: String,
-    client: RecommendationsClient<Channel>,
+    servers: Arc<[UpstreamServer]>,
+    next: Arc<AtomicUsize>,
+    health_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct UpstreamServer {
+    url: String,
+    recommendations: RecommendationsClient<Channel>,
+    health: HealthClient<Channel>,
+    healthy: AtomicBool,
+}
+
+/// An opened stream, and which server it comes from.
+pub struct Attempt {
+    pub stream: Streaming<BookRecommendation>,
+    pub server: ServerId,
+}
+
+/// One of the configured servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerId(usize);
+
+/// What the client knows of one server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerHealth {
+    pub url: String,
+    pub healthy: bool,
 }
 
 impl Upstream {
-    /// Prepares the channel without connecting: the first request connects.
-    pub fn new(endpoint: &str, connect_timeout: Duration) -> Result<Self, UpstreamError> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|source| UpstreamError::InvalidEndpoint {
-                endpoint: endpoint.to_owned(),
-                source,
-            })?
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .connect_lazy();
+    /// Prepares a channel per server without connecting: the first request connects.
+    pub fn new(urls: &[String], connect_timeout: Duration) -> Result<Self, UpstreamError> {
+        let servers = urls
+            .iter()
+            .map(|url| {
+                let channel = Endpoint::from_shared(url.clone())
+                    .map_err(|source| UpstreamError::InvalidEndpoint {
+                        endpoint: url.clone(),
+                        source,
+                    })?
+                    .connect_timeout(connect_timeout)
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                Ok(UpstreamServer {
+                    url: url.clone(),
+                    recommendations: RecommendationsClient::new(channel.clone()),
+                    health: HealthClient::new(channel),
+                    // Innocent until proven otherwise: the first trigger need not wait for a check.
+                    healthy: AtomicBool::new(true),
+                })
+            })
+            .collect::<Result<Arc<[_]>, UpstreamError>>()?;
+        if servers.is_empty() {
+            return Err(UpstreamError::NoServers);
+        }
         Ok(Self {
-            endpoint: endpoint.to_owned(),
-            client: RecommendationsClient::new(channel),
+            servers,
+            next: Arc::new(AtomicUsize::new(0)),
+            health_timeout: connect_timeout,
         })
     }
 
-    /// The server address, as configured.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// The servers, as configured, comma-separated.
+    pub fn endpoints(&self) -> String {
+        let urls: Vec<&str> = self
+            .servers
+            .iter()
+            .map(|server| server.url.as_str())
+            .collect();
+        urls.join(", ")
+    }
+
+    /// Every server with its last known health.
+    pub fn health(&self) -> Vec<ServerHealth> {
+        self.servers
+            .iter()
+            .map(|server| ServerHealth {
+                url: server.url.clone(),
+                healthy: server.healthy.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Opens a `Recommend` stream of the `count`-book result for `user_id`,
-    /// starting at book `start_at` (0 for all of it, `k` to resume after `k` books).
+    /// starting at book `start_at` (0 for all of it, `k` to resume after `k`
+    /// books), on the next healthy server in turn.
     pub async fn recommend(
         &self,
         user_id: u64,
         count: u64,
         start_at: u64,
-    ) -> Result<Streaming<BookRecommendation>, UpstreamError> {
+    ) -> Result<Attempt, UpstreamError> {
+        let id = self.pick();
+        let server = &self.servers[id.0];
         let request = RecommendationRequest {
             user_id,
             max_results: count,
             start_at,
         };
-        match self.client.clone().recommend(request).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(self.classify(status)),
+        match server.recommendations.clone().recommend(request).await {
+            Ok(response) => Ok(Attempt {
+                stream: response.into_inner(),
+                server: id,
+            }),
+            Err(status) => {
+                let error = classify(&server.url, status);
+                if matches!(error, UpstreamError::Unreachable { .. }) {
+                    self.mark_broken(id);
+                }
+                Err(error)
+            }
         }
     }
 
-    fn classify(&self, status: Status) -> UpstreamError {
-        match status.code() {
-            Code::Unavailable => UpstreamError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                status,
-            },
-            Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
-                UpstreamError::Refused { status }
-            }
-            _ => UpstreamError::Failed { status },
+    /// A stream from `server` broke: skip it until its health check passes.
+    pub fn mark_broken(&self, server: ServerId) {
+        if self.servers.len() > 1
+            && self.servers[server.0]
+                .healthy
+                .swap(false, Ordering::Relaxed)
+        {
+            tracing::warn!(server = %self.servers[server.0].url, "skipping the server until it is healthy");
         }
+    }
+
+    /// Asks every server's health service once and records the answers.
+    pub async fn check_health(&self) {
+        for server in self.servers.iter() {
+            let request = HealthCheckRequest {
+                service: HEALTH_SERVICE.to_owned(),
+            };
+            let answer =
+                tokio::time::timeout(self.health_timeout, server.health.clone().check(request))
+                    .await;
+            let healthy = matches!(&answer, Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving);
+            let was_healthy = server.healthy.swap(healthy, Ordering::Relaxed);
+            if healthy != was_healthy {
+                tracing::info!(server = %server.url, healthy, "server health changed");
+            }
+        }
+    }
+
+    /// Checks every server's health every `interval` for as long as the client runs.
+    pub fn spawn_health_checks(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let upstream = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                upstream.check_health().await;
+            }
+        })
+    }
+
+    /// The next server in turn that is healthy, or the next in turn when none is:
+    /// with every server down, trying one still beats refusing at once.
+    fn pick(&self) -> ServerId {
+        let count = self.servers.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed) % count;
+        let healthy = (0..count)
+            .map(|offset| (first + offset) % count)
+            .find(|&index| self.servers[index].healthy.load(Ordering::Relaxed));
+        ServerId(healthy.unwrap_or(first))
+    }
+}
+
+fn classify(url: &str, status: Status) -> UpstreamError {
+    match status.code() {
+        Code::Unavailable => UpstreamError::Unreachable {
+            endpoint: url.to_owned(),
+            status,
+        },
+        Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
+            UpstreamError::Refused { status }
+        }
+        _ => UpstreamError::Failed { status },
     }
 }

@@ -7,6 +7,7 @@
 mod bad_input;
 mod browser;
 mod concurrency;
+mod failover;
 mod failures;
 mod formats;
 mod hostile;

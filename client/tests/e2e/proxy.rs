@@ -4,7 +4,10 @@
 use std::{
     collections::VecDeque,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tokio::{
@@ -17,21 +20,53 @@ use tokio::{
 /// the client; connections after the listed cuts are never cut.
 pub(crate) struct CuttingProxy {
     pub(crate) addr: SocketAddr,
+    /// Bytes forwarded from the server to the client, all connections together.
+    pub(crate) forwarded: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the proxy does once its listed cuts are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterCuts {
+    /// Forward new connections untouched: the network healed.
+    Forward,
+    /// Refuse new connections: the server is gone for good.
+    Refuse,
 }
 
 impl CuttingProxy {
     pub(crate) async fn start(upstream: SocketAddr, cuts: &[u64]) -> Self {
+        Self::start_with(upstream, cuts, AfterCuts::Forward).await
+    }
+
+    pub(crate) async fn start_with(
+        upstream: SocketAddr,
+        cuts: &[u64],
+        after_cuts: AfterCuts,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cuts = Arc::new(Mutex::new(cuts.iter().copied().collect::<VecDeque<_>>()));
+        let forwarded = Arc::new(AtomicU64::new(0));
+        let counter = forwarded.clone();
         let task = tokio::spawn(async move {
-            while let Ok((downstream, _)) = listener.accept().await {
+            loop {
                 let cut_after = cuts.lock().unwrap().pop_front();
-                tokio::spawn(forward(downstream, upstream, cut_after));
+                if cut_after.is_none() && after_cuts == AfterCuts::Refuse {
+                    // Dropping the listener refuses every later connection.
+                    return;
+                }
+                let Ok((downstream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(forward(downstream, upstream, cut_after, counter.clone()));
             }
         });
-        Self { addr, task }
+        Self {
+            addr,
+            forwarded,
+            task,
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -45,7 +80,12 @@ impl Drop for CuttingProxy {
     }
 }
 
-async fn forward(downstream: TcpStream, upstream: SocketAddr, cut_after: Option<u64>) {
+async fn forward(
+    downstream: TcpStream,
+    upstream: SocketAddr,
+    cut_after: Option<u64>,
+    forwarded: Arc<AtomicU64>,
+) {
     let Ok(upstream) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -68,6 +108,7 @@ async fn forward(downstream: TcpStream, upstream: SocketAddr, cut_after: Option<
                 break;
             }
             budget -= read as u64;
+            forwarded.fetch_add(read as u64, Ordering::Relaxed);
         }
     };
     // Whichever direction ends first (a cut, or either side closing) ends both.

@@ -55,7 +55,8 @@ pub(crate) struct TestClient {
 pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
     ClientConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        server: server_url.to_owned(),
+        server: vec![server_url.to_owned()],
+        health_interval: Duration::from_millis(100),
         output: output.to_owned(),
         format: Format::Txt,
         max_n: 10_000_000,
