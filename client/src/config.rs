@@ -63,6 +63,12 @@ pub struct ClientConfig {
           value_parser = humantime::parse_duration)]
     pub retry_backoff: Duration,
 
+    /// Longest wait for the next book of a stream; a stream that stalls
+    /// longer is treated as broken and resumed (or kept as `.partial`).
+    #[arg(long, env = "BOOKSTREAM_IDLE_TIMEOUT", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
     /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]

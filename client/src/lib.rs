@@ -60,6 +60,7 @@ impl Client {
             format: config.format,
             max_n: config.max_n,
             echo: config.echo,
+            idle_timeout: config.idle_timeout,
             retry: run::RetryPolicy {
                 retries: config.retries,
                 first_backoff: config.retry_backoff,

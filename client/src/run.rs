@@ -8,6 +8,7 @@ use std::{
 };
 
 use bookstream::BookRecommendation;
+use futures::FutureExt;
 use tonic::{Status, Streaming};
 
 use crate::{
@@ -44,6 +45,9 @@ pub struct RunRequest {
     /// Print every book to stdout as it arrives.
     pub echo: bool,
     pub retry: RetryPolicy,
+    /// Longest wait for the next book before the stream counts as stalled
+    /// (and is resumed like a broken one).
+    pub idle_timeout: Duration,
 }
 
 /// A run that delivered every requested book into the output file.
@@ -220,7 +224,24 @@ async fn consume(
     progress: &mut Progress,
 ) -> Result<StreamEnd, SinkError> {
     loop {
-        let book = match stream.message().await {
+        // A book already buffered is taken at once; only a wait arms the
+        // timer, so the idle timeout costs nothing while books flow.
+        let next = match stream.message().now_or_never() {
+            Some(next) => next,
+            None => match tokio::time::timeout(request.idle_timeout, stream.message()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    return Ok(StreamEnd::Broken {
+                        cause: format!(
+                            "no book arrived for {}",
+                            humantime::format_duration(request.idle_timeout)
+                        ),
+                        retryable: true,
+                    });
+                }
+            },
+        };
+        let book = match next {
             Ok(Some(book)) => book,
             Ok(None) if sink.written() == request.count => return Ok(StreamEnd::Complete),
             Ok(None) => {

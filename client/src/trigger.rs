@@ -38,6 +38,7 @@ pub struct TriggerSettings {
     pub max_n: u64,
     pub echo: bool,
     pub retry: run::RetryPolicy,
+    pub idle_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +163,7 @@ fn parse_request(
         format: settings.format,
         echo: settings.echo,
         retry: settings.retry,
+        idle_timeout: settings.idle_timeout,
     })
 }
 

@@ -144,6 +144,33 @@ async fn without_retries_an_early_end_does_not_pass_for_a_complete_result() {
     assert!(!client.output.exists());
 }
 
+#[tokio::test]
+async fn a_stalled_stream_times_out_instead_of_hanging_the_trigger() {
+    let (addr, _sent, _kill) = spawn_faulty_server(Fault::Stall(500));
+    let client = spawn_client_with(&format!("http://{addr}"), |config| {
+        bookstream_client::ClientConfig {
+            retries: 1,
+            idle_timeout: std::time::Duration::from_millis(300),
+            ..config
+        }
+    })
+    .await;
+
+    let (status, body) = client.get_json("/5000").await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    // The resumed stream stalls as well, after its own 500 books.
+    assert_eq!(body["received"], 1000);
+    assert_eq!(body["retries"], 1);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no book arrived for 300ms"),
+        "{body}"
+    );
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     /// Sends this many books per call (from the resume point on), then fails
@@ -151,7 +178,7 @@ enum Fault {
     Fail(u64),
     /// Sends this many books per call, then ends the stream as if it were complete.
     EndEarly(u64),
-    /// Sends this many books, then stalls until its process is killed.
+    /// Sends this many books per call, then stalls until its process is killed.
     Stall(u64),
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         retries: 3,
         // Short waits keep the fault tests quick; the backoff logic is the same.
         retry_backoff: Duration::from_millis(10),
+        idle_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
     }
 }
