@@ -28,9 +28,22 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=(u32::MAX as u64)))]
     pub max_message_bytes: u64,
+
+    /// Most streams (gRPC Recommend and REST NDJSON together) served at
+    /// once; more are refused with RESOURCE_EXHAUSTED / HTTP 429 rather than
+    /// slowing every caller down.
+    #[arg(long, env = "BOOKSTREAM_MAX_STREAMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
+    pub max_streams: u64,
 }
 
 impl ServerConfig {
+    /// The configuration of `server` with no flags: the defaults, on the
+    /// default addresses (tests and embedders override what they need).
+    pub fn defaults() -> Self {
+        Self::parse_from(["server"])
+    }
+
     /// The limits that requests are checked against.
     pub fn limits(&self) -> crate::limits::Limits {
         crate::limits::Limits {

@@ -10,24 +10,30 @@ use futures::stream;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::limits::{LimitError, Limits};
+use crate::{
+    limits::{LimitError, Limits},
+    streams::{Counted, StreamGauge},
+};
 
 /// The stream handed to h2: books are generated only as flow control asks for
 /// them, so memory stays flat for any count, and dropping the stream when the
 /// caller leaves stops the work.
-pub type RecommendStream = stream::Iter<
-    iter::Map<catalog::Books, fn(BookRecommendation) -> Result<BookRecommendation, Status>>,
+pub type RecommendStream = Counted<
+    stream::Iter<
+        iter::Map<catalog::Books, fn(BookRecommendation) -> Result<BookRecommendation, Status>>,
+    >,
 >;
 
 /// The `Recommendations` service over the deterministic catalog.
 #[derive(Debug, Clone)]
 pub struct RecommendationService {
     limits: Limits,
+    streams: StreamGauge,
 }
 
 impl RecommendationService {
-    pub fn new(limits: Limits) -> Self {
-        Self { limits }
+    pub fn new(limits: Limits, streams: StreamGauge) -> Self {
+        Self { limits, streams }
     }
 
     /// The tonic service, with the encoder allowed to send the largest
@@ -55,9 +61,10 @@ impl Recommendations for RecommendationService {
             start_at,
         } = request.into_inner();
         let ids = self.limits.check_request(max_results, start_at)?;
+        let permit = self.streams.try_start()?;
         tracing::info!("streaming books {ids:?}");
         let books = catalog::books(user_id, ids).map(Ok as fn(_) -> _);
-        Ok(Response::new(stream::iter(books)))
+        Ok(Response::new(Counted::new(stream::iter(books), permit)))
     }
 
     #[tracing::instrument(name = "RecommendBatch", skip_all,
@@ -118,7 +125,9 @@ impl From<LimitError> for Status {
             LimitError::NoBooksRequested
             | LimitError::TooManyBooks { .. }
             | LimitError::ResumePastEnd { .. } => Status::invalid_argument(error.to_string()),
-            LimitError::AnswerTooLarge { .. } => Status::resource_exhausted(error.to_string()),
+            LimitError::AnswerTooLarge { .. } | LimitError::TooManyStreams { .. } => {
+                Status::resource_exhausted(error.to_string())
+            }
         }
     }
 }

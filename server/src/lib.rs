@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod limits;
 pub mod ready;
 pub mod rest;
+pub mod streams;
 
 use std::{future::Future, net::SocketAddr};
 
@@ -72,6 +73,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let limits = self.config.limits();
+        let streams = streams::StreamGauge::new(self.config.max_streams as usize);
         let stop = CancellationToken::new();
         let trigger = stop.clone();
         tokio::spawn(async move {
@@ -92,12 +94,12 @@ impl Server {
             .layer(TraceLayer::new_for_grpc())
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(RecommendationService::new(limits).into_server())
+            .add_service(RecommendationService::new(limits, streams.clone()).into_server())
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
                 stop.clone().cancelled_owned(),
             );
-        let rest = axum::serve(self.rest, rest::app(limits))
+        let rest = axum::serve(self.rest, rest::app(limits, streams))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
 
         // If either listener fails, the other is stopped too: half a server is no server.

@@ -21,6 +21,8 @@ pub enum LimitError {
     NoBooksRequested,
     #[error("max_results {requested} is above this server's limit of {limit} books per request")]
     TooManyBooks { requested: u64, limit: u64 },
+    #[error("this server already serves its limit of {limit} streams at once; try again shortly")]
+    TooManyStreams { limit: usize },
     #[error("start_at {start_at} is past the end of a {max_results}-book result")]
     ResumePastEnd { start_at: u64, max_results: u64 },
     #[error(

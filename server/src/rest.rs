@@ -16,7 +16,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 
-use crate::limits::{LimitError, Limits};
+use crate::{
+    limits::{LimitError, Limits},
+    streams::{Counted, StreamGauge},
+};
 
 /// Books per NDJSON chunk: hyper sends every chunk as its own frame, so one
 /// book per chunk would spend far more on framing than on books.
@@ -24,14 +27,27 @@ const BOOKS_PER_CHUNK: u64 = 1000;
 /// A typical book is about 150 bytes of JSON; sizing buffers from it avoids regrowth.
 const TYPICAL_JSON_BOOK_BYTES: usize = 160;
 
-/// The REST router, with the server's limits as state.
-pub fn app(limits: Limits) -> Router {
+/// What every REST handler shares.
+#[derive(Debug, Clone)]
+struct RestState {
+    limits: Limits,
+    streams: StreamGauge,
+}
+
+/// The REST router, with the server's limits and its stream gauge (shared
+/// with the gRPC service, so one limit covers both kinds of stream).
+pub fn app(limits: Limits, streams: StreamGauge) -> Router {
     Router::new()
         .route("/recommendations", get(recommendations))
         .route("/recommendations/stream", get(recommendations_stream))
-        .route("/health", get(|| async { "ok" }))
-        .with_state(limits)
+        .route("/health", get(health))
+        .with_state(RestState { limits, streams })
         .layer(TraceLayer::new_for_http())
+}
+
+/// Up, and how many streams are in flight.
+async fn health(State(state): State<RestState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "active_streams": state.streams.active() }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +62,7 @@ struct RecommendationQuery {
 }
 
 async fn recommendations(
-    State(limits): State<Limits>,
+    State(RestState { limits, .. }): State<RestState>,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
@@ -60,13 +76,14 @@ async fn recommendations(
 }
 
 async fn recommendations_stream(
-    State(limits): State<Limits>,
+    State(RestState { limits, streams }): State<RestState>,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
     let ids = limits.check_request(query.max_results, query.start_at)?;
+    let permit = streams.try_start()?;
     let chunks = ndjson_chunks(query.user_id, ids);
-    let body = Body::from_stream(futures::stream::iter(chunks));
+    let body = Body::from_stream(Counted::new(futures::stream::iter(chunks), permit));
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
@@ -131,6 +148,7 @@ enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
+            ApiError::Limit(LimitError::TooManyStreams { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadQuery(_) | ApiError::Limit(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(detail) => {
                 tracing::error!("REST request failed: {detail}");

@@ -29,8 +29,7 @@ pub(crate) async fn spawn_server_at(grpc_addr: SocketAddr) -> TestServer {
     let config = ServerConfig {
         grpc_addr,
         rest_addr: "127.0.0.1:0".parse().unwrap(),
-        max_results: 10_000_000,
-        max_message_bytes: 64 * 1024 * 1024,
+        ..ServerConfig::defaults()
     };
     let server = Server::bind(config).await.expect("binding the server");
     let grpc_addr = server.grpc_addr();

@@ -53,8 +53,9 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let limits = crate::support::config().limits();
-    let closing = bookstream_server::rest::app(limits).layer(map_response(
+    let config = crate::support::config();
+    let streams = bookstream_server::streams::StreamGauge::new(config.max_streams as usize);
+    let closing = bookstream_server::rest::app(config.limits(), streams).layer(map_response(
         |mut response: Response| async move {
             let close = header::HeaderValue::from_static("close");
             response.headers_mut().insert(header::CONNECTION, close);

@@ -34,8 +34,7 @@ pub(crate) fn config() -> ServerConfig {
     ServerConfig {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         rest_addr: "127.0.0.1:0".parse().unwrap(),
-        max_results: 10_000_000,
-        max_message_bytes: 64 * 1024 * 1024,
+        ..ServerConfig::defaults()
     }
 }
 

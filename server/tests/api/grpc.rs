@@ -153,3 +153,59 @@ async fn a_resume_point_past_the_end_is_an_invalid_argument() {
         status.message()
     );
 }
+
+#[tokio::test]
+async fn a_stream_whose_caller_leaves_stops_and_is_no_longer_counted() {
+    let server = spawn_server().await;
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(1, 10_000_000))
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..10 {
+        stream.message().await.unwrap().unwrap();
+    }
+    assert_eq!(server.active_streams().await, 1);
+
+    drop(stream);
+
+    server.wait_for_active_streams(0).await;
+}
+
+#[tokio::test]
+async fn streams_past_the_limit_are_refused_with_resource_exhausted_and_429() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_streams: 2,
+        ..config()
+    })
+    .await;
+    let mut grpc = server.grpc().await;
+    let first = grpc
+        .recommend(request(1, 1_000_000))
+        .await
+        .unwrap()
+        .into_inner();
+    let _second = grpc
+        .recommend(request(2, 1_000_000))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let status = grpc.recommend(request(3, 10)).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("limit of 2 streams"),
+        "{}",
+        status.message()
+    );
+    let response = reqwest::get(server.rest_url("/recommendations/stream?max_results=10"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+
+    drop(first);
+    server.wait_for_active_streams(1).await;
+    assert!(grpc.recommend(request(3, 10)).await.is_ok());
+}

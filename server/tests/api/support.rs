@@ -16,8 +16,7 @@ pub(crate) fn config() -> ServerConfig {
     ServerConfig {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         rest_addr: "127.0.0.1:0".parse().unwrap(),
-        max_results: 10_000_000,
-        max_message_bytes: 64 * 1024 * 1024,
+        ..ServerConfig::defaults()
     }
 }
 
@@ -53,6 +52,34 @@ impl TestServer {
             .connect()
             .await
             .unwrap()
+    }
+
+    /// Streams in flight, as the server's health endpoint reports them.
+    pub(crate) async fn active_streams(&self) -> u64 {
+        let health: serde_json::Value = reqwest::get(self.rest_url("/health"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["active_streams"].as_u64().unwrap()
+    }
+
+    /// Polls the health endpoint until `count` streams are in flight: a
+    /// stream is uncounted when h2 drops it, a moment after its caller left.
+    pub(crate) async fn wait_for_active_streams(&self, count: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let active = self.active_streams().await;
+            if active == count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{active} streams still active, expected {count}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub(crate) fn rest_url(&self, path_and_query: &str) -> String {
