@@ -1,6 +1,6 @@
 //! The server's command line; every flag also reads an environment variable.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 
@@ -35,6 +35,13 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_MAX_STREAMS", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
     pub max_streams: u64,
+
+    /// On Ctrl-C or SIGTERM the server stops accepting at once; streams in
+    /// flight then have this long to finish before they are ended with
+    /// UNAVAILABLE ("resume elsewhere"), which clients treat as retryable.
+    #[arg(long, env = "BOOKSTREAM_SHUTDOWN_GRACE", default_value = "5s",
+          value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {

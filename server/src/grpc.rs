@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     limits::{LimitError, Limits},
-    streams::{Counted, StreamGauge},
+    streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
 };
 
 /// The stream handed to h2: books are generated only as flow control asks for
@@ -117,6 +117,12 @@ pub fn batch(
         books.push(book);
     }
     Ok(BookRecommendations { books })
+}
+
+impl ShutdownItem for Result<BookRecommendation, Status> {
+    fn shutting_down() -> Self {
+        Err(Status::unavailable(SHUTTING_DOWN))
+    }
 }
 
 impl From<LimitError> for Status {

@@ -12,7 +12,7 @@ pub mod ready;
 pub mod rest;
 pub mod streams;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use bookstream::pb::FILE_DESCRIPTOR_SET;
 use tokio::net::TcpListener;
@@ -67,7 +67,9 @@ impl Server {
     }
 
     /// Serves both listeners until `shutdown` completes, then stops accepting
-    /// and lets in-flight requests finish.
+    /// and lets in-flight requests finish; streams still running after the
+    /// shutdown grace are ended with a clear status, and whatever is left a
+    /// moment later is dropped.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -75,11 +77,14 @@ impl Server {
         let limits = self.config.limits();
         let streams = streams::StreamGauge::new(self.config.max_streams as usize);
         let stop = CancellationToken::new();
-        let trigger = stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            trigger.cancel();
-        });
+        let give_up = CancellationToken::new();
+        tokio::spawn(shut_down_in_stages(
+            shutdown,
+            self.config.shutdown_grace,
+            streams.clone(),
+            stop.clone(),
+            give_up.clone(),
+        ));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
@@ -102,14 +107,55 @@ impl Server {
         let rest = axum::serve(self.rest, rest::app(limits, streams))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
 
-        // If either listener fails, the other is stopped too: half a server is no server.
+        // Both listeners drain in a shutdown; if either fails, the other is
+        // stopped too: half a server is no server.
+        let served = async {
+            tokio::try_join!(async { grpc.await.map_err(ServeError::from) }, async {
+                rest.await.map_err(ServeError::Rest)
+            },)
+            .map(|_| ())
+        };
         let result = tokio::select! {
-            result = grpc => result.map_err(ServeError::from),
-            result = rest => result.map_err(ServeError::Rest),
+            result = served => result,
+            () = give_up.cancelled() => {
+                tracing::warn!("connections still open after the shutdown grace were dropped");
+                Ok(())
+            }
         };
         stop.cancel();
         result
     }
+}
+
+/// How long ended streams get to say their last word before the server stops waiting.
+const LAST_WORD: Duration = Duration::from_secs(1);
+
+/// The shutdown, in stages: stop accepting; after `grace`, end the streams
+/// still running; a moment later, stop waiting for anyone.
+async fn shut_down_in_stages(
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    streams: streams::StreamGauge,
+    stop: CancellationToken,
+    give_up: CancellationToken,
+) {
+    shutdown.await;
+    tracing::info!(
+        active_streams = streams.active(),
+        "shutting down: no new requests; streams in flight have {} to finish",
+        humantime::format_duration(grace)
+    );
+    stop.cancel();
+    tokio::time::sleep(grace).await;
+    if streams.active() > 0 {
+        tracing::warn!(
+            active_streams = streams.active(),
+            "ending the streams still running"
+        );
+    }
+    streams.end_all();
+    tokio::time::sleep(LAST_WORD).await;
+    give_up.cancel();
 }
 
 async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {

@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     limits::{LimitError, Limits},
-    streams::{Counted, StreamGauge},
+    streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
 };
 
 /// Books per NDJSON chunk: hyper sends every chunk as its own frame, so one
@@ -121,17 +121,33 @@ pub fn json_array(
 pub fn ndjson_chunks(
     user_id: u64,
     ids: Range<u64>,
-) -> impl Iterator<Item = Result<Bytes, serde_json::Error>> + Send + 'static {
+) -> impl Iterator<Item = Result<Bytes, NdjsonError>> + Send + 'static {
     let end_of_result = ids.end;
     ids.step_by(BOOKS_PER_CHUNK as usize).map(move |start| {
         let end = (start + BOOKS_PER_CHUNK).min(end_of_result);
         let mut chunk = Vec::with_capacity((end - start) as usize * TYPICAL_JSON_BOOK_BYTES);
         for book in catalog::books(user_id, start..end) {
-            serde_json::to_writer(&mut chunk, &book)?;
+            serde_json::to_writer(&mut chunk, &book).map_err(NdjsonError::Serialise)?;
             chunk.push(b'\n');
         }
         Ok(Bytes::from(chunk))
     })
+}
+
+/// Why an NDJSON body stopped before its last book; hyper then aborts the
+/// chunked body, so the caller sees an incomplete answer, never a short one.
+#[derive(Debug, thiserror::Error)]
+pub enum NdjsonError {
+    #[error("serialising a book failed: {0}")]
+    Serialise(serde_json::Error),
+    #[error("{SHUTTING_DOWN}")]
+    ShuttingDown,
+}
+
+impl ShutdownItem for Result<Bytes, NdjsonError> {
+    fn shutting_down() -> Self {
+        Err(NdjsonError::ShuttingDown)
+    }
 }
 
 /// Why a REST request was not answered; each variant is one HTTP status.

@@ -1,12 +1,13 @@
 //! Counting the streams in flight, so the server can refuse new ones past
 //! its limit instead of slowing every caller down, and so tests and
-//! operators can see that a stream whose caller left is gone.
+//! operators can see that a stream whose caller left is gone; and ending
+//! them, with a clear last word, when a shutdown's grace runs out.
 
 use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
 };
@@ -19,6 +20,7 @@ use crate::limits::LimitError;
 #[derive(Debug, Clone)]
 pub struct StreamGauge {
     active: Arc<AtomicUsize>,
+    ending: Arc<AtomicBool>,
     limit: usize,
 }
 
@@ -26,8 +28,14 @@ impl StreamGauge {
     pub fn new(limit: usize) -> Self {
         Self {
             active: Arc::new(AtomicUsize::new(0)),
+            ending: Arc::new(AtomicBool::new(false)),
             limit,
         }
+    }
+
+    /// Ends every stream at its next item, with [`ShutdownItem::shutting_down`].
+    pub fn end_all(&self) {
+        self.ending.store(true, Ordering::Release);
     }
 
     /// Streams in flight right now.
@@ -45,6 +53,7 @@ impl StreamGauge {
         match claimed {
             Ok(_) => Ok(StreamPermit {
                 active: self.active.clone(),
+                ending: self.ending.clone(),
             }),
             Err(_) => Err(LimitError::TooManyStreams { limit: self.limit }),
         }
@@ -55,6 +64,7 @@ impl StreamGauge {
 #[derive(Debug)]
 pub struct StreamPermit {
     active: Arc<AtomicUsize>,
+    ending: Arc<AtomicBool>,
 }
 
 impl Drop for StreamPermit {
@@ -63,27 +73,50 @@ impl Drop for StreamPermit {
     }
 }
 
+/// The last item of a stream cut short by a shutdown: each edge says it in
+/// its own protocol.
+pub trait ShutdownItem {
+    fn shutting_down() -> Self;
+}
+
+/// What a stream cut short by a shutdown tells its caller.
+pub const SHUTTING_DOWN: &str = "the server is shutting down; resume elsewhere";
+
 /// A stream that holds its permit: when h2 or hyper drop the response body
 /// (done, or the caller went away), the permit goes with it.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,
-    _permit: StreamPermit,
+    permit: StreamPermit,
+    said_goodbye: bool,
 }
 
 impl<S> Counted<S> {
     pub fn new(inner: S, permit: StreamPermit) -> Self {
         Self {
             inner,
-            _permit: permit,
+            permit,
+            said_goodbye: false,
         }
     }
 }
 
-impl<S: Stream + Unpin> Stream for Counted<S> {
+impl<S> Stream for Counted<S>
+where
+    S: Stream + Unpin,
+    S::Item: ShutdownItem,
+{
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        // One relaxed load per item: the flag only ever turns on, once.
+        if self.permit.ending.load(Ordering::Relaxed) {
+            if self.said_goodbye {
+                return Poll::Ready(None);
+            }
+            self.said_goodbye = true;
+            return Poll::Ready(Some(S::Item::shutting_down()));
+        }
         Pin::new(&mut self.inner).poll_next(cx)
     }
 
@@ -95,6 +128,29 @@ impl<S: Stream + Unpin> Stream for Counted<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ShutdownItem for Result<u32, &'static str> {
+        fn shutting_down() -> Self {
+            Err(SHUTTING_DOWN)
+        }
+    }
+
+    #[test]
+    fn ending_all_streams_gives_each_one_last_word_then_ends_it() {
+        use futures::StreamExt;
+        let gauge = StreamGauge::new(4);
+        let mut counted = Counted::new(
+            futures::stream::iter((0..).map(Ok)),
+            gauge.try_start().unwrap(),
+        );
+        assert_eq!(futures::executor::block_on(counted.next()), Some(Ok(0)));
+        gauge.end_all();
+        assert_eq!(
+            futures::executor::block_on(counted.next()),
+            Some(Err(SHUTTING_DOWN))
+        );
+        assert_eq!(futures::executor::block_on(counted.next()), None);
+    }
 
     #[test]
     fn permits_count_up_to_the_limit_and_free_on_drop() {

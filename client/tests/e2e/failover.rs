@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
-use bookstream_client::ClientConfig;
+use bookstream_client::{ClientConfig, sink::Format};
+use bookstream_server::ServerConfig;
 use reqwest::StatusCode;
 
 use crate::{
     proxy::{AfterCuts, CuttingProxy},
-    support::{TestClient, spawn_client, spawn_client_with, spawn_server, vacant_addr},
+    support::{
+        TestClient, expected_books, read_back, spawn_client, spawn_client_with, spawn_server,
+        spawn_server_with, vacant_addr,
+    },
 };
 
 async fn spawn_client_for(servers: Vec<String>, retries: u32) -> TestClient {
@@ -101,4 +105,32 @@ async fn an_unhealthy_server_is_skipped_by_every_trigger() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["retries"], 0);
     }
+}
+
+#[tokio::test]
+async fn a_stream_ended_by_a_server_shutdown_resumes_on_another_server() {
+    let mut leaving = spawn_server_with(ServerConfig {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        rest_addr: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace: Duration::ZERO,
+        ..ServerConfig::defaults()
+    })
+    .await;
+    let staying = spawn_server().await;
+    let client = spawn_client_for(vec![leaving.url(), staying.url()], 3).await;
+
+    let run = tokio::spawn(async move {
+        let answer = client.get_json("/300000?user_id=4").await;
+        (client, answer)
+    });
+    leaving.wait_for_a_stream().await;
+    leaving.begin_shutdown();
+    let (client, (status, body)) = run.await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retries"], 1, "{body}");
+    assert_eq!(
+        read_back(&client.output, Format::Txt),
+        expected_books(4, 300_000, Format::Txt)
+    );
 }

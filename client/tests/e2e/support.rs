@@ -12,10 +12,40 @@ use tokio::sync::oneshot;
 /// A recommendations server in this process on free ports; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) grpc_addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    pub(crate) rest_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl TestServer {
+    /// Sends the server its shutdown signal, as Ctrl-C or SIGTERM would.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits until the server reports a stream in flight.
+    pub(crate) async fn wait_for_a_stream(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let health: serde_json::Value =
+                reqwest::get(format!("http://{}/health", self.rest_addr))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            if health["active_streams"].as_u64().unwrap_or(0) > 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no stream started: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.grpc_addr)
     }
@@ -26,20 +56,25 @@ pub(crate) async fn spawn_server() -> TestServer {
 }
 
 pub(crate) async fn spawn_server_at(grpc_addr: SocketAddr) -> TestServer {
-    let config = ServerConfig {
+    spawn_server_with(ServerConfig {
         grpc_addr,
         rest_addr: "127.0.0.1:0".parse().unwrap(),
         ..ServerConfig::defaults()
-    };
+    })
+    .await
+}
+
+pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
     let server = Server::bind(config).await.expect("binding the server");
-    let grpc_addr = server.grpc_addr();
+    let (grpc_addr, rest_addr) = (server.grpc_addr(), server.rest_addr());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.serve(async {
         let _ = stopped.await;
     }));
     TestServer {
         grpc_addr,
-        _stop: stop,
+        rest_addr,
+        stop: Some(stop),
     }
 }
 

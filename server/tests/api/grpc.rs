@@ -209,3 +209,41 @@ async fn streams_past_the_limit_are_refused_with_resource_exhausted_and_429() {
     server.wait_for_active_streams(1).await;
     assert!(grpc.recommend(request(3, 10)).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_shutdown_lets_the_grace_pass_then_ends_streams_with_unavailable() {
+    let mut server = spawn_server_with(bookstream_server::ServerConfig {
+        shutdown_grace: std::time::Duration::ZERO,
+        ..config()
+    })
+    .await;
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(1, 10_000_000))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().unwrap();
+
+    server.begin_shutdown();
+
+    let mut received = 1u64;
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(book)) => {
+                assert_eq!(book.id, received);
+                received += 1;
+            }
+            Ok(None) => panic!("the stream ended without a status after {received} books"),
+            Err(status) => break status,
+        }
+    };
+    assert!(received < 10_000_000);
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("shutting down"),
+        "{}",
+        status.message()
+    );
+}

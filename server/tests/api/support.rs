@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 pub(crate) struct TestServer {
     pub(crate) grpc_addr: SocketAddr,
     pub(crate) rest_addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 pub(crate) fn config() -> ServerConfig {
@@ -34,7 +34,7 @@ pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
     TestServer {
         grpc_addr,
         rest_addr,
-        _stop: stop,
+        stop: Some(stop),
     }
 }
 
@@ -52,6 +52,13 @@ impl TestServer {
             .connect()
             .await
             .unwrap()
+    }
+
+    /// Sends the server its shutdown signal, as Ctrl-C or SIGTERM would.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// Streams in flight, as the server's health endpoint reports them.
