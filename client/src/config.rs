@@ -69,6 +69,11 @@ pub struct ClientConfig {
           value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Shared secret the servers require (their `--token`); sent as
+    /// `authorization: Bearer <token>`. Pass it through the environment.
+    #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]

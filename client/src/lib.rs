@@ -45,7 +45,11 @@ pub struct Client {
 impl Client {
     /// Binds the trigger listener and prepares (without connecting) the server channel.
     pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
-        let upstream = Upstream::new(&config.server, config.connect_timeout)?;
+        let upstream = Upstream::new(
+            &config.server,
+            config.connect_timeout,
+            config.token.as_deref(),
+        )?;
         let health_interval = config.health_interval;
         let listener =
             TcpListener::bind(config.listen)

@@ -217,7 +217,8 @@ impl Answer {
                 let (status, title) = match upstream {
                     UpstreamError::Unreachable { .. }
                     | UpstreamError::InvalidEndpoint { .. }
-                    | UpstreamError::NoServers => {
+                    | UpstreamError::NoServers
+                    | UpstreamError::InvalidToken => {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
                     }
                     UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),

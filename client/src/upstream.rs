@@ -17,6 +17,8 @@ use bookstream::{
 };
 use tonic::{
     Code, Status, Streaming,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
 use tonic_health::pb::{
@@ -38,6 +40,8 @@ pub enum UpstreamError {
     Unreachable { endpoint: String, status: Status },
     #[error("no recommendation server is configured")]
     NoServers,
+    #[error("the token is not usable in a header (printable ASCII only)")]
+    InvalidToken,
     #[error("the recommendation server refused the request: {}", .status.message())]
     Refused { status: Status },
     #[error("the recommendation server failed: {} ({:?})", .status.message(), .status.code())]
@@ -53,7 +57,8 @@ impl UpstreamError {
             UpstreamError::Failed { status } => is_retryable(status),
             UpstreamError::Refused { .. }
             | UpstreamError::InvalidEndpoint { .. }
-            | UpstreamError::NoServers => false,
+            | UpstreamError::NoServers
+            | UpstreamError::InvalidToken => false,
         }
     }
 }
@@ -81,12 +86,53 @@ pub struct Upstream {
     health_timeout: Duration,
 }
 
+/// A channel that presents the shared token, when there is one, on every call.
+type AuthChannel = InterceptedService<Channel, BearerToken>;
+
 #[derive(Debug)]
 struct UpstreamServer {
     url: String,
-    recommendations: RecommendationsClient<Channel>,
-    health: HealthClient<Channel>,
+    recommendations: RecommendationsClient<AuthChannel>,
+    health: HealthClient<AuthChannel>,
     healthy: AtomicBool,
+}
+
+/// Adds `authorization: Bearer <token>` to every request.
+#[derive(Clone)]
+struct BearerToken {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of every log line.
+        f.debug_struct("BearerToken")
+            .field("set", &self.header.is_some())
+            .finish()
+    }
+}
+
+impl BearerToken {
+    fn new(token: Option<&str>) -> Result<Self, UpstreamError> {
+        let header = token
+            .map(|token| {
+                MetadataValue::try_from(format!("Bearer {token}"))
+                    .map_err(|_| UpstreamError::InvalidToken)
+            })
+            .transpose()?;
+        Ok(Self { header })
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(header) = &self.header {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+        }
+        Ok(request)
+    }
 }
 
 /// An opened stream, and which server it comes from.
@@ -107,8 +153,14 @@ pub struct ServerHealth {
 }
 
 impl Upstream {
-    /// Prepares a channel per server without connecting: the first request connects.
-    pub fn new(urls: &[String], connect_timeout: Duration) -> Result<Self, UpstreamError> {
+    /// Prepares a channel per server without connecting: the first request
+    /// connects. With a `token`, every call presents it.
+    pub fn new(
+        urls: &[String],
+        connect_timeout: Duration,
+        token: Option<&str>,
+    ) -> Result<Self, UpstreamError> {
+        let bearer = BearerToken::new(token)?;
         let servers = urls
             .iter()
             .map(|url| {
@@ -122,8 +174,11 @@ impl Upstream {
                     .connect_lazy();
                 Ok(UpstreamServer {
                     url: url.clone(),
-                    recommendations: RecommendationsClient::new(channel.clone()),
-                    health: HealthClient::new(channel),
+                    recommendations: RecommendationsClient::with_interceptor(
+                        channel.clone(),
+                        bearer.clone(),
+                    ),
+                    health: HealthClient::with_interceptor(channel, bearer.clone()),
                     // Innocent until proven otherwise: the first trigger need not wait for a check.
                     healthy: AtomicBool::new(true),
                 })

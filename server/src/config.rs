@@ -42,6 +42,12 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_SHUTDOWN_GRACE", default_value = "5s",
           value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Shared secret: when set, every gRPC call and REST route needs
+    /// `authorization: Bearer <token>` and answers UNAUTHENTICATED / 401
+    /// without it. Pass it through the environment, not the command line.
+    #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl ServerConfig {

@@ -5,6 +5,7 @@
 //! Tests and embedders call [`Server::bind`] with port 0, read the bound
 //! addresses, then [`Server::serve`] until their shutdown future completes.
 
+pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod limits;
@@ -95,8 +96,10 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
+        let token_check = auth::TokenCheck::new(self.config.token.as_deref());
         let grpc = tonic::transport::Server::builder()
             .layer(TraceLayer::new_for_grpc())
+            .layer(tonic::service::InterceptorLayer::new(token_check.clone()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(RecommendationService::new(limits, streams.clone()).into_server())
@@ -104,8 +107,12 @@ impl Server {
                 TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
                 stop.clone().cancelled_owned(),
             );
-        let rest = axum::serve(self.rest, rest::app(limits, streams))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let rest_app = rest::app(limits, streams).layer(axum::middleware::from_fn_with_state(
+            token_check,
+            auth::require_token,
+        ));
+        let rest =
+            axum::serve(self.rest, rest_app).with_graceful_shutdown(stop.clone().cancelled_owned());
 
         // Both listeners drain in a shutdown; if either fails, the other is
         // stopped too: half a server is no server.

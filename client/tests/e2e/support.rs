@@ -99,6 +99,7 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         // Short waits keep the fault tests quick; the backoff logic is the same.
         retry_backoff: Duration::from_millis(10),
         idle_timeout: Duration::from_secs(30),
+        token: None,
         connect_timeout: Duration::from_secs(5),
     }
 }
