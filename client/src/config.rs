@@ -74,6 +74,11 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// PEM certificate of the CA that signed the servers' certificates; needed
+    /// for `https://` servers (gRPC over TLS).
+    #[arg(long, env = "BOOKSTREAM_CA")]
+    pub ca: Option<PathBuf>,
+
     /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]

@@ -28,6 +28,11 @@ pub enum ClientError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot read the CA certificate {path}: {source}")]
+    Ca {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the trigger listener failed: {0}")]
@@ -45,10 +50,22 @@ pub struct Client {
 impl Client {
     /// Binds the trigger listener and prepares (without connecting) the server channel.
     pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
+        let ca = match &config.ca {
+            Some(path) => Some(
+                tokio::fs::read(path)
+                    .await
+                    .map_err(|source| ClientError::Ca {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         let upstream = Upstream::new(
             &config.server,
             config.connect_timeout,
             config.token.as_deref(),
+            ca.as_deref(),
         )?;
         let health_interval = config.health_interval;
         let listener =

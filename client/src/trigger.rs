@@ -218,7 +218,8 @@ impl Answer {
                     UpstreamError::Unreachable { .. }
                     | UpstreamError::InvalidEndpoint { .. }
                     | UpstreamError::NoServers
-                    | UpstreamError::InvalidToken => {
+                    | UpstreamError::InvalidToken
+                    | UpstreamError::MissingCa { .. } => {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
                     }
                     UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),

@@ -19,7 +19,7 @@ use tonic::{
     Code, Status, Streaming,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
 };
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -42,6 +42,8 @@ pub enum UpstreamError {
     NoServers,
     #[error("the token is not usable in a header (printable ASCII only)")]
     InvalidToken,
+    #[error("{endpoint} is https: give the CA that signed its certificate with --ca")]
+    MissingCa { endpoint: String },
     #[error("the recommendation server refused the request: {}", .status.message())]
     Refused { status: Status },
     #[error("the recommendation server failed: {} ({:?})", .status.message(), .status.code())]
@@ -58,7 +60,8 @@ impl UpstreamError {
             UpstreamError::Refused { .. }
             | UpstreamError::InvalidEndpoint { .. }
             | UpstreamError::NoServers
-            | UpstreamError::InvalidToken => false,
+            | UpstreamError::InvalidToken
+            | UpstreamError::MissingCa { .. } => false,
         }
     }
 }
@@ -155,20 +158,30 @@ pub struct ServerHealth {
 impl Upstream {
     /// Prepares a channel per server without connecting: the first request
     /// connects. With a `token`, every call presents it.
+    /// `https://` servers are verified against `ca` (PEM).
     pub fn new(
         urls: &[String],
         connect_timeout: Duration,
         token: Option<&str>,
+        ca: Option<&[u8]>,
     ) -> Result<Self, UpstreamError> {
         let bearer = BearerToken::new(token)?;
         let servers = urls
             .iter()
             .map(|url| {
-                let channel = Endpoint::from_shared(url.clone())
-                    .map_err(|source| UpstreamError::InvalidEndpoint {
+                let invalid = |source| UpstreamError::InvalidEndpoint {
+                    endpoint: url.clone(),
+                    source,
+                };
+                let mut endpoint = Endpoint::from_shared(url.clone()).map_err(invalid)?;
+                if url.starts_with("https://") {
+                    let ca = ca.ok_or_else(|| UpstreamError::MissingCa {
                         endpoint: url.clone(),
-                        source,
-                    })?
+                    })?;
+                    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+                    endpoint = endpoint.tls_config(tls).map_err(invalid)?;
+                }
+                let channel = endpoint
                     .connect_timeout(connect_timeout)
                     .tcp_nodelay(true)
                     .connect_lazy();

@@ -1,6 +1,6 @@
 //! The server's command line; every flag also reads an environment variable.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
@@ -48,6 +48,14 @@ pub struct ServerConfig {
     /// without it. Pass it through the environment, not the command line.
     #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// PEM certificate (chain) to serve gRPC over TLS; needs --tls-key.
+    #[arg(long, env = "BOOKSTREAM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "BOOKSTREAM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServerConfig {

@@ -18,7 +18,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use bookstream::pb::FILE_DESCRIPTOR_SET;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig, server::TcpIncoming};
 use tower_http::trace::TraceLayer;
 
 pub use config::ServerConfig;
@@ -31,6 +31,12 @@ pub enum ServeError {
     Bind {
         role: &'static str,
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the TLS {what} {path}: {source}")]
+    TlsFile {
+        what: &'static str,
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
     #[error("building the reflection service failed: {0}")]
@@ -47,14 +53,28 @@ pub struct Server {
     config: ServerConfig,
     grpc: TcpListener,
     rest: TcpListener,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Server {
     /// Binds both listeners, so that the ports are known (and taken) before serving.
+    /// Bad TLS files are reported here too, before anything is served.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTlsConfig::new().identity(Identity::from_pem(
+                read_tls_file("certificate", cert).await?,
+                read_tls_file("key", key).await?,
+            ))),
+            _ => None,
+        };
         let grpc = bind("gRPC", config.grpc_addr).await?;
         let rest = bind("REST", config.rest_addr).await?;
-        Ok(Self { config, grpc, rest })
+        Ok(Self {
+            config,
+            grpc,
+            rest,
+            tls,
+        })
     }
 
     /// Where the gRPC listener is bound (the real port when 0 was asked for).
@@ -97,7 +117,11 @@ impl Server {
             .build_v1()?;
 
         let token_check = auth::TokenCheck::new(self.config.token.as_deref());
-        let grpc = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let grpc = builder
             .layer(TraceLayer::new_for_grpc())
             .layer(tonic::service::InterceptorLayer::new(token_check.clone()))
             .add_service(health_service)
@@ -163,6 +187,16 @@ async fn shut_down_in_stages(
     streams.end_all();
     tokio::time::sleep(LAST_WORD).await;
     give_up.cancel();
+}
+
+async fn read_tls_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| ServeError::TlsFile {
+            what,
+            path: path.to_owned(),
+            source,
+        })
 }
 
 async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {

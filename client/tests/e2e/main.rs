@@ -16,4 +16,5 @@ mod processes;
 mod proxy;
 mod resume;
 mod support;
+mod tls;
 mod trigger;

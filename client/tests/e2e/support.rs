@@ -100,6 +100,7 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         retry_backoff: Duration::from_millis(10),
         idle_timeout: Duration::from_secs(30),
         token: None,
+        ca: None,
         connect_timeout: Duration::from_secs(5),
     }
 }
