@@ -15,6 +15,14 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_LISTEN", default_value = "127.0.0.1:3333")]
     pub listen: SocketAddr,
 
+    /// PEM certificate (chain) to serve the trigger over HTTPS; needs --tls-key.
+    #[arg(long, env = "BOOKSTREAM_TRIGGER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "BOOKSTREAM_TRIGGER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// gRPC address of the recommendation server; several, comma-separated,
     /// to take them in turn and resume a broken stream on another.
     #[arg(

@@ -9,10 +9,11 @@ pub mod input;
 pub mod page;
 pub mod run;
 pub mod sink;
+pub mod tls;
 pub mod trigger;
 pub mod upstream;
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -28,6 +29,8 @@ pub enum ClientError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot read the CA certificate {path}: {source}")]
     Ca {
         path: std::path::PathBuf,
@@ -45,11 +48,16 @@ pub struct Client {
     listener: TcpListener,
     settings: TriggerSettings,
     health_interval: Duration,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Client {
     /// Binds the trigger listener and prepares (without connecting) the server channel.
     pub async fn bind(config: ClientConfig) -> Result<Self, ClientError> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ => None,
+        };
         let ca = match &config.ca {
             Some(path) => Some(
                 tokio::fs::read(path)
@@ -91,12 +99,19 @@ impl Client {
             listener,
             settings,
             health_interval,
+            tls,
         })
     }
 
     /// Where the trigger listener is bound (the real port when 0 was asked for).
     pub fn local_addr(&self) -> Result<SocketAddr, ClientError> {
         self.listener.local_addr().map_err(ClientError::Serve)
+    }
+
+    /// The trigger's base URL, `https://` when it serves TLS.
+    pub fn base_url(&self) -> Result<String, ClientError> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}/", self.local_addr()?))
     }
 
     /// Serves triggers until `shutdown` completes; runs in progress finish first.
@@ -108,10 +123,22 @@ impl Client {
             .settings
             .upstream
             .spawn_health_checks(self.health_interval);
-        let served = axum::serve(self.listener, trigger::app(self.settings))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ClientError::Serve);
+        let app = trigger::app(self.settings);
+        let served = match self.tls {
+            Some(tls) => {
+                let listener =
+                    tls::TlsListener::new(self.listener, tls).map_err(ClientError::Serve)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+        .map_err(ClientError::Serve);
         health_checks.abort();
         served
     }

@@ -19,13 +19,13 @@ async fn serve(config: ClientConfig) -> anyhow::Result<()> {
     let server = config.server.join(",");
     let output = config.output.clone();
     let client = Client::bind(config).await.context("starting the client")?;
-    let addr = client.local_addr()?;
+    let base_url = client.base_url()?;
     // The readiness line is for programs that start the client; people read the log.
-    println!("bookstream client ready: http://{addr}/");
+    println!("bookstream client ready: {base_url}");
     tracing::info!(
         %server,
         output = %output.display(),
-        "bookstream client ready: open http://{addr}/1000"
+        "bookstream client ready: open {base_url}1000"
     );
     client
         .serve(bookstream::shutdown::signal())

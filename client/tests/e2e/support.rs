@@ -101,6 +101,8 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         idle_timeout: Duration::from_secs(30),
         token: None,
         ca: None,
+        tls_cert: None,
+        tls_key: None,
         connect_timeout: Duration::from_secs(5),
     }
 }

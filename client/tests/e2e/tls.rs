@@ -1,5 +1,5 @@
-//! gRPC over TLS between the client and the server, with a CA and a server
-//! certificate made at test time.
+//! TLS, with a CA and a `localhost` certificate made at test time: gRPC
+//! between the client and the server, and HTTPS on the trigger.
 
 use std::path::{Path, PathBuf};
 
@@ -107,4 +107,37 @@ async fn an_https_server_without_a_ca_is_a_startup_error_that_says_so() {
     };
     let error = Client::bind(config).await.unwrap_err().to_string();
     assert!(error.contains("--ca"), "{error}");
+}
+
+#[tokio::test]
+async fn the_trigger_serves_https_to_callers_that_trust_its_ca() {
+    let pki = make_pki();
+    let server = crate::support::spawn_server().await;
+    let (cert, key) = (pki.cert.clone(), pki.key.clone());
+    let client = spawn_client_with(&server.url(), |config| ClientConfig {
+        tls_cert: Some(cert),
+        tls_key: Some(key),
+        ..config
+    })
+    .await;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca).unwrap()).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .resolve("localhost", client.addr)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/25", client.addr.port());
+
+    let response = trusting.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["received"], 25);
+
+    // Plain HTTP and callers without the CA get no answer at all.
+    assert!(reqwest::get(client.url("/25")).await.is_err());
+    let stranger = reqwest::Client::builder()
+        .resolve("localhost", client.addr)
+        .build()
+        .unwrap();
+    assert!(stranger.get(&url).send().await.is_err());
 }
