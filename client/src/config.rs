@@ -57,6 +57,12 @@ pub struct ClientConfig {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_n: u64,
 
+    /// Most triggers running at once; more are answered 429 right away
+    /// rather than slowing every run down.
+    #[arg(long, env = "BOOKSTREAM_MAX_RUNS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_runs: u32,
+
     /// Print every received book to stdout (slow for large runs).
     #[arg(long, env = "BOOKSTREAM_ECHO")]
     pub echo: bool,

@@ -90,6 +90,7 @@ impl Client {
             max_n: config.max_n,
             echo: config.echo,
             idle_timeout: config.idle_timeout,
+            max_runs: config.max_runs as usize,
             retry: run::RetryPolicy {
                 retries: config.retries,
                 first_backoff: config.retry_backoff,

@@ -18,6 +18,7 @@ use axum::{
     routing::get,
 };
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
@@ -39,17 +40,22 @@ pub struct TriggerSettings {
     pub echo: bool,
     pub retry: run::RetryPolicy,
     pub idle_timeout: std::time::Duration,
+    /// Most runs at once.
+    pub max_runs: usize,
 }
 
 #[derive(Debug, Clone)]
 struct AppState {
     settings: Arc<TriggerSettings>,
     next_run_id: Arc<AtomicU64>,
+    /// One permit per run that may go at once; beyond that, 429.
+    runs: Arc<Semaphore>,
 }
 
 /// The trigger router.
 pub fn app(settings: TriggerSettings) -> Router {
     let state = AppState {
+        runs: Arc::new(Semaphore::new(settings.max_runs)),
         settings: Arc::new(settings),
         next_run_id: Arc::new(AtomicU64::new(1)),
     };
@@ -93,6 +99,13 @@ async fn trigger(
         }
     };
 
+    let Ok(permit) = state.runs.clone().try_acquire_owned() else {
+        let message = format!(
+            "this client already runs its limit of {} triggers at once (--max-runs); try again shortly",
+            state.settings.max_runs
+        );
+        return answer.failure(StatusCode::TOO_MANY_REQUESTS, "Busy", &message, None);
+    };
     let run_id = state.next_run_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!(
         "trigger",
@@ -107,6 +120,7 @@ async fn trigger(
         async move {
             let outcome = run::run(&upstream, &request).await;
             log_outcome(&outcome);
+            drop(permit);
             outcome
         }
         .instrument(span),

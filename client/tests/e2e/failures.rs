@@ -171,6 +171,35 @@ async fn a_stalled_stream_times_out_instead_of_hanging_the_trigger() {
     );
 }
 
+#[tokio::test]
+async fn triggers_past_max_runs_are_answered_429_at_once() {
+    let (addr, sent, kill) = spawn_faulty_server(Fault::Stall(10));
+    let client = std::sync::Arc::new(
+        spawn_client_with(&format!("http://{addr}"), |config| {
+            bookstream_client::ClientConfig {
+                max_runs: 1,
+                retries: 0,
+                ..config
+            }
+        })
+        .await,
+    );
+    let busy = client.clone();
+    let first = tokio::spawn(async move { busy.get_json("/1000").await });
+    sent.await.expect("the first run is streaming");
+
+    let (status, body) = client.get_json("/5").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--max-runs"),
+        "{body}"
+    );
+
+    kill.send(()).unwrap();
+    let (status, _) = first.await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     /// Sends this many books per call (from the resume point on), then fails

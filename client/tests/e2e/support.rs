@@ -95,6 +95,7 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         format: Format::Txt,
         max_n: 10_000_000,
         echo: false,
+        max_runs: 16,
         retries: 3,
         // Short waits keep the fault tests quick; the backoff logic is the same.
         retry_backoff: Duration::from_millis(10),
