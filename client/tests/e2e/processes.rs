@@ -9,7 +9,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::support::{expected_books, read_back};
+use crate::support::{expected_books, read_back, spawn_client_with, wait_for_a_stream};
 
 /// Generous: a cold debug binary on a loaded 2-core machine can be slow to start.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,6 +49,39 @@ async fn start(name: &str, args: &[&str], ready_prefix: &str) -> (Child, String)
     .await
     .unwrap_or_else(|_| panic!("{name} was not ready within {START_TIMEOUT:?}"));
     (child, line)
+}
+
+/// A real `server` process; killed when dropped.
+struct ServerProcess {
+    child: Child,
+    grpc_addr: std::net::SocketAddr,
+    rest_addr: std::net::SocketAddr,
+}
+
+impl ServerProcess {
+    async fn start(grpc_addr: &str) -> Self {
+        let (child, ready) = start(
+            "server",
+            &["--grpc-addr", grpc_addr, "--rest-addr", "127.0.0.1:0"],
+            "bookstream server ready:",
+        )
+        .await;
+        let (grpc_addr, rest_addr) = bookstream_server::ready::parse_line(&ready).unwrap();
+        Self {
+            child,
+            grpc_addr,
+            rest_addr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// SIGKILL: no goodbye, no flushing, every connection cut.
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
 }
 
 async fn terminate(mut child: Child) -> std::process::ExitStatus {
@@ -155,4 +188,103 @@ async fn a_bad_flag_is_a_usage_error_and_help_explains_every_flag() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'xml'"));
+}
+
+#[tokio::test]
+async fn killing_a_real_server_mid_stream_resumes_on_the_second_one() {
+    let first = ServerProcess::start("127.0.0.1:0").await;
+    let second = ServerProcess::start("127.0.0.1:0").await;
+    let servers = vec![first.url(), second.url()];
+    let client = spawn_client_with(&servers[0].clone(), |config| {
+        bookstream_client::ClientConfig {
+            server: servers,
+            ..config
+        }
+    })
+    .await;
+
+    let run = tokio::spawn(async move {
+        let answer = client.get_json("/300000?user_id=6").await;
+        (client, answer)
+    });
+    wait_for_a_stream(first.rest_addr).await;
+    first.kill().await;
+    let (client, (status, body)) = run.await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["retries"].as_u64().unwrap() >= 1, "{body}");
+    assert_eq!(
+        read_back(&client.output, Format::Txt),
+        expected_books(6, 300_000, Format::Txt)
+    );
+    drop(second);
+}
+
+#[tokio::test]
+async fn restarting_the_only_server_within_the_retry_window_completes_the_run() {
+    let server = ServerProcess::start("127.0.0.1:0").await;
+    let grpc_addr = server.grpc_addr.to_string();
+    let client = spawn_client_with(&server.url(), |config| bookstream_client::ClientConfig {
+        retries: 10,
+        retry_backoff: Duration::from_millis(50),
+        ..config
+    })
+    .await;
+
+    let run = tokio::spawn(async move {
+        let answer = client.get_json("/300000?user_id=7").await;
+        (client, answer)
+    });
+    wait_for_a_stream(server.rest_addr).await;
+    server.kill().await;
+    let restarted = ServerProcess::start(&grpc_addr).await;
+    let (client, (status, body)) = run.await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["retries"].as_u64().unwrap() >= 1, "{body}");
+    assert_eq!(
+        read_back(&client.output, Format::Txt),
+        expected_books(7, 300_000, Format::Txt)
+    );
+    drop(restarted);
+}
+
+#[tokio::test]
+async fn sigterm_to_the_client_mid_run_lets_the_run_finish_first() {
+    let server = ServerProcess::start("127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("books.txt");
+    let (client, ready) = start(
+        "client",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server.url(),
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        "bookstream client ready:",
+    )
+    .await;
+    let base_url = ready
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+
+    let run = tokio::spawn(async move { reqwest::get(format!("{base_url}/300000")).await });
+    wait_for_a_stream(server.rest_addr).await;
+    let exit = terminate(client).await;
+    let response = run.await.unwrap().unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["received"], 300_000);
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(
+        read_back(&output, Format::Txt),
+        expected_books(1, 300_000, Format::Txt)
+    );
 }

@@ -26,24 +26,7 @@ impl TestServer {
 
     /// Waits until the server reports a stream in flight.
     pub(crate) async fn wait_for_a_stream(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let health: serde_json::Value =
-                reqwest::get(format!("http://{}/health", self.rest_addr))
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-            if health["active_streams"].as_u64().unwrap_or(0) > 0 {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no stream started: {health}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for_a_stream(self.rest_addr).await;
     }
 
     pub(crate) fn url(&self) -> String {
@@ -222,4 +205,25 @@ pub(crate) fn expected_books(user_id: u64, count: u64, format: Format) -> Vec<Bo
 pub(crate) async fn vacant_addr() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
+}
+
+/// Polls a server's health endpoint until it reports a stream in flight.
+pub(crate) async fn wait_for_a_stream(rest_addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health: serde_json::Value = reqwest::get(format!("http://{rest_addr}/health"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["active_streams"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stream started: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
