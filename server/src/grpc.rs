@@ -11,6 +11,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    deadline,
     limits::{LimitError, Limits},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
 };
@@ -55,6 +56,7 @@ impl Recommendations for RecommendationService {
         &self,
         request: Request<RecommendationRequest>,
     ) -> Result<Response<Self::RecommendStream>, Status> {
+        let deadline = deadline::from_metadata(request.metadata());
         let RecommendationRequest {
             user_id,
             max_results,
@@ -64,7 +66,9 @@ impl Recommendations for RecommendationService {
         let permit = self.streams.try_start()?;
         tracing::info!("streaming books {ids:?}");
         let books = catalog::books(user_id, ids).map(Ok as fn(_) -> _);
-        Ok(Response::new(Counted::new(stream::iter(books), permit)))
+        Ok(Response::new(
+            Counted::new(stream::iter(books), permit).with_deadline(deadline),
+        ))
     }
 
     #[tracing::instrument(name = "RecommendBatch", skip_all,
@@ -122,6 +126,12 @@ pub fn batch(
 impl ShutdownItem for Result<BookRecommendation, Status> {
     fn shutting_down() -> Self {
         Err(Status::unavailable(SHUTTING_DOWN))
+    }
+
+    fn deadline_exceeded() -> Self {
+        Err(Status::deadline_exceeded(
+            "the caller's deadline (grpc-timeout) passed before the last book",
+        ))
     }
 }
 

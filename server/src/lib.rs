@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod grpc;
 pub mod limits;
 pub mod ready;

@@ -142,11 +142,17 @@ pub enum NdjsonError {
     Serialise(serde_json::Error),
     #[error("{SHUTTING_DOWN}")]
     ShuttingDown,
+    #[error("the caller's deadline passed")]
+    DeadlineExceeded,
 }
 
 impl ShutdownItem for Result<Bytes, NdjsonError> {
     fn shutting_down() -> Self {
         Err(NdjsonError::ShuttingDown)
+    }
+
+    fn deadline_exceeded() -> Self {
+        Err(NdjsonError::DeadlineExceeded)
     }
 }
 

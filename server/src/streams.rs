@@ -10,6 +10,7 @@ use std::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
+    time::Instant,
 };
 
 use futures::Stream;
@@ -73,11 +74,15 @@ impl Drop for StreamPermit {
     }
 }
 
-/// The last item of a stream cut short by a shutdown: each edge says it in
-/// its own protocol.
+/// The last item of a stream cut short, by a shutdown or by the caller's
+/// deadline: each edge says it in its own protocol.
 pub trait ShutdownItem {
     fn shutting_down() -> Self;
+    fn deadline_exceeded() -> Self;
 }
+
+/// Reading the clock for every book would cost more than the check is worth.
+const DEADLINE_CHECK_EVERY: u32 = 256;
 
 /// What a stream cut short by a shutdown tells its caller.
 pub const SHUTTING_DOWN: &str = "the server is shutting down; resume elsewhere";
@@ -88,6 +93,8 @@ pub const SHUTTING_DOWN: &str = "the server is shutting down; resume elsewhere";
 pub struct Counted<S> {
     inner: S,
     permit: StreamPermit,
+    deadline: Option<Instant>,
+    items_since_clock: u32,
     said_goodbye: bool,
 }
 
@@ -96,8 +103,28 @@ impl<S> Counted<S> {
         Self {
             inner,
             permit,
+            deadline: None,
+            items_since_clock: 0,
             said_goodbye: false,
         }
+    }
+
+    /// Ends the stream with [`ShutdownItem::deadline_exceeded`] once `deadline` passes.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn past_deadline(&mut self) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        self.items_since_clock += 1;
+        if self.items_since_clock < DEADLINE_CHECK_EVERY {
+            return false;
+        }
+        self.items_since_clock = 0;
+        Instant::now() >= deadline
     }
 }
 
@@ -109,13 +136,17 @@ where
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.said_goodbye {
+            return Poll::Ready(None);
+        }
         // One relaxed load per item: the flag only ever turns on, once.
         if self.permit.ending.load(Ordering::Relaxed) {
-            if self.said_goodbye {
-                return Poll::Ready(None);
-            }
             self.said_goodbye = true;
             return Poll::Ready(Some(S::Item::shutting_down()));
+        }
+        if self.past_deadline() {
+            self.said_goodbye = true;
+            return Poll::Ready(Some(S::Item::deadline_exceeded()));
         }
         Pin::new(&mut self.inner).poll_next(cx)
     }
@@ -133,6 +164,25 @@ mod tests {
         fn shutting_down() -> Self {
             Err(SHUTTING_DOWN)
         }
+
+        fn deadline_exceeded() -> Self {
+            Err("deadline")
+        }
+    }
+
+    #[test]
+    fn a_stream_past_its_deadline_ends_with_deadline_exceeded() {
+        use futures::StreamExt;
+        let gauge = StreamGauge::new(4);
+        let past = Instant::now();
+        let counted = Counted::new(
+            futures::stream::iter((0..).map(Ok)),
+            gauge.try_start().unwrap(),
+        )
+        .with_deadline(Some(past));
+        let items: Vec<_> = futures::executor::block_on(counted.collect::<Vec<_>>());
+        assert_eq!(items.len(), DEADLINE_CHECK_EVERY as usize);
+        assert_eq!(items.last(), Some(&Err("deadline")));
     }
 
     #[test]

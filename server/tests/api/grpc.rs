@@ -247,3 +247,35 @@ async fn a_shutdown_lets_the_grace_pass_then_ends_streams_with_unavailable() {
         status.message()
     );
 }
+
+#[tokio::test]
+async fn the_callers_deadline_holds_for_the_whole_stream() {
+    let server = spawn_server().await;
+    let mut call = tonic::Request::new(request(1, 10_000_000));
+    call.set_timeout(std::time::Duration::from_millis(300));
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(call)
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut received = 0u64;
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(_)) => received += 1,
+            Ok(None) => panic!("10,000,000 books cannot arrive within 300 ms here"),
+            Err(status) => break status,
+        }
+    };
+
+    assert!(received > 0 && received < 10_000_000);
+    assert_eq!(
+        status.code(),
+        Code::DeadlineExceeded,
+        "{}",
+        status.message()
+    );
+    server.wait_for_active_streams(0).await;
+}
