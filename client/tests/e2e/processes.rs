@@ -288,3 +288,48 @@ async fn sigterm_to_the_client_mid_run_lets_the_run_finish_first() {
         expected_books(1, 300_000, Format::Txt)
     );
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_reader_does_not_make_the_server_buffer() {
+    let server = ServerProcess::start("127.0.0.1:0").await;
+    let pid = server.child.id().unwrap();
+    let mut grpc =
+        bookstream::pb::recommendations_client::RecommendationsClient::connect(server.url())
+            .await
+            .unwrap();
+    let request = bookstream::RecommendationRequest {
+        user_id: 1,
+        max_results: 10_000_000,
+        start_at: 0,
+    };
+    let mut stream = grpc.recommend(request).await.unwrap().into_inner();
+    stream.message().await.unwrap().unwrap();
+    let before = rss_kib(pid);
+
+    // The slowness is the workload here: 50 books every 20 ms for two
+    // seconds. A server that produced books faster than they are read would
+    // have generated millions by then; flow control must hold it back.
+    for _ in 0..100 {
+        for _ in 0..50 {
+            stream.message().await.unwrap().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = rss_kib(pid);
+
+    eprintln!("server resident memory with a slow reader: {before} KiB -> {after} KiB");
+    assert!(
+        after < before + 8 * 1024,
+        "the server grew from {before} to {after} KiB"
+    );
+}
