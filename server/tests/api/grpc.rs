@@ -279,3 +279,73 @@ async fn the_callers_deadline_holds_for_the_whole_stream() {
     );
     server.wait_for_active_streams(0).await;
 }
+
+/// Sends whatever bytes it is given as the request message.
+#[derive(Debug, Clone, Default)]
+struct GarbageCodec;
+
+impl tonic::codec::Codec for GarbageCodec {
+    type Encode = Vec<u8>;
+    type Decode = ();
+    type Encoder = GarbageCodec;
+    type Decoder = GarbageCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        GarbageCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        GarbageCodec
+    }
+}
+
+impl tonic::codec::Encoder for GarbageCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for GarbageCodec {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<()>, Self::Error> {
+        bytes::Buf::advance(src, bytes::Buf::remaining(src));
+        Ok(Some(()))
+    }
+}
+
+#[tokio::test]
+async fn a_garbage_request_body_is_refused_with_a_status_and_the_server_carries_on() {
+    let server = spawn_server().await;
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/recommendations.Recommendations/Recommend",
+    );
+    // A varint that never ends, then a length far past the end of the message.
+    for garbage in [vec![0x08, 0xFF, 0xFF, 0xFF], vec![0x12, 0xFF, 0x01, b'x']] {
+        grpc.ready().await.unwrap();
+        let result = grpc
+            .server_streaming(tonic::Request::new(garbage), path.clone(), GarbageCodec)
+            .await;
+        let status = result.unwrap_err();
+        assert_eq!(status.code(), Code::Internal, "{}", status.message());
+        assert!(status.message().contains("decode"), "{}", status.message());
+    }
+    let mut stream = server
+        .grpc()
+        .await
+        .recommend(request(1, 3))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+}
