@@ -36,6 +36,12 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
     pub max_streams: u64,
 
+    /// Most open connections per listener (gRPC and REST each); a connection
+    /// past the cap is closed as soon as it is accepted.
+    #[arg(long, env = "BOOKSTREAM_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
+    pub max_connections: u64,
+
     /// On Ctrl-C or SIGTERM the server stops accepting at once; streams in
     /// flight then have this long to finish before they are ended with
     /// UNAVAILABLE ("resume elsewhere"), which clients treat as retryable.

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod deadline;
 pub mod grpc;
 pub mod limits;
@@ -17,9 +18,10 @@ pub mod streams;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use bookstream::pb::FILE_DESCRIPTOR_SET;
+use connections::LimitedListener;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Identity, ServerTlsConfig, server::TcpIncoming};
+use tonic::transport::{Identity, ServerTlsConfig};
 use tower_http::trace::TraceLayer;
 
 pub use config::ServerConfig;
@@ -97,6 +99,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let limits = self.config.limits();
+        let max_connections = self.config.max_connections as usize;
         let streams = streams::StreamGauge::new(self.config.max_streams as usize);
         let stop = CancellationToken::new();
         let give_up = CancellationToken::new();
@@ -129,7 +132,7 @@ impl Server {
             .add_service(reflection)
             .add_service(RecommendationService::new(limits, streams.clone()).into_server())
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                LimitedListener::new(self.grpc, max_connections).into_incoming(),
                 stop.clone().cancelled_owned(),
             );
         let rest_app = rest::app(limits, streams).layer(axum::middleware::from_fn_with_state(

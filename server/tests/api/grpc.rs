@@ -1,4 +1,4 @@
-use bookstream::catalog;
+use bookstream::{catalog, pb::recommendations_client::RecommendationsClient};
 use tonic::Code;
 
 use crate::support::{config, request, spawn_server, spawn_server_with};
@@ -348,4 +348,59 @@ async fn a_garbage_request_body_is_refused_with_a_status_and_the_server_carries_
         .unwrap()
         .into_inner();
     assert!(stream.message().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_and_the_ones_served_go_on() {
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_connections: 1,
+        ..config()
+    })
+    .await;
+    let mut first = server.grpc().await;
+    let mut stream = first
+        .recommend(request(1, 1_000_000))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().unwrap();
+
+    let second = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc_addr))
+        .unwrap()
+        .connect_lazy();
+    let status = RecommendationsClient::new(second.clone())
+        .recommend(request(2, 10))
+        .await
+        .unwrap_err();
+    // Closed during the HTTP/2 handshake: tonic reports it as either.
+    assert!(
+        matches!(status.code(), Code::Unavailable | Code::Cancelled),
+        "{status:?}"
+    );
+    assert!(
+        stream.message().await.unwrap().is_some(),
+        "the served connection goes on"
+    );
+
+    drop(stream);
+    drop(first);
+    // The slot frees once the server sees the first connection close.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let fresh = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc_addr))
+            .unwrap()
+            .connect_lazy();
+        if RecommendationsClient::new(fresh)
+            .recommend(request(3, 10))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection slot never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
