@@ -66,7 +66,9 @@ async fn a_count_above_the_cap_is_an_invalid_argument_that_names_the_cap() {
         grpc.recommend(request(1, 501)).await.unwrap_err(),
         grpc.recommend_batch(request(1, 501)).await.unwrap_err(),
         grpc.recommend(request(1, u64::MAX)).await.unwrap_err(),
-        grpc.recommend_batch(request(1, u64::MAX)).await.unwrap_err(),
+        grpc.recommend_batch(request(1, u64::MAX))
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(
