@@ -1,22 +1,13 @@
 use bookstream::{catalog, pb::recommendations_client::RecommendationsClient};
 use tonic::Code;
 
-use crate::support::{config, request, spawn_server, spawn_server_with};
+use crate::support::{collect, config, request, spawn_server, spawn_server_with};
 
 #[tokio::test]
 async fn recommend_streams_one_message_per_catalog_book_in_order() {
     let server = spawn_server().await;
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(7, 2_500))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut received = Vec::new();
-    while let Some(book) = stream.message().await.unwrap() {
-        received.push(book);
-    }
+    let stream = server.stream(request(7, 2_500)).await;
+    let received = collect(stream).await;
     assert_eq!(received, catalog::books(7, 0..2_500).collect::<Vec<_>>());
 }
 
@@ -24,13 +15,7 @@ async fn recommend_streams_one_message_per_catalog_book_in_order() {
 async fn a_stream_larger_than_any_message_limit_arrives_whole() {
     // 200,000 books are about 20 MB: five times tonic's default 4 MiB message limit.
     let server = spawn_server().await;
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(1, 200_000))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(request(1, 200_000)).await;
     let mut count = 0u64;
     while let Some(book) = stream.message().await.unwrap() {
         assert_eq!(book.id, count);
@@ -100,13 +85,7 @@ async fn a_unary_answer_over_the_message_limit_is_resource_exhausted_and_points_
         status.message()
     );
     // The same request streams fine.
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(1, 10_000))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(request(1, 10_000)).await;
     let mut count = 0;
     while stream.message().await.unwrap().is_some() {
         count += 1;
@@ -122,11 +101,8 @@ async fn a_resumed_stream_continues_exactly_where_the_broken_one_stopped() {
         start_at: 600,
         ..request(5, 1_000)
     };
-    let mut stream = grpc.recommend(resume).await.unwrap().into_inner();
-    let mut received = Vec::new();
-    while let Some(book) = stream.message().await.unwrap() {
-        received.push(book);
-    }
+    let stream = grpc.recommend(resume).await.unwrap().into_inner();
+    let received = collect(stream).await;
     assert_eq!(received, catalog::books(5, 600..1_000).collect::<Vec<_>>());
 
     let resume = bookstream::RecommendationRequest {
@@ -161,13 +137,7 @@ async fn a_resume_point_past_the_end_is_an_invalid_argument() {
 #[tokio::test]
 async fn a_stream_whose_caller_leaves_stops_and_is_no_longer_counted() {
     let server = spawn_server().await;
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(1, 10_000_000))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(request(1, 10_000_000)).await;
     for _ in 0..10 {
         stream.message().await.unwrap().unwrap();
     }
@@ -221,13 +191,7 @@ async fn a_shutdown_lets_the_grace_pass_then_ends_streams_with_unavailable() {
         ..config()
     })
     .await;
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(1, 10_000_000))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(request(1, 10_000_000)).await;
     stream.message().await.unwrap().unwrap();
 
     server.begin_shutdown();
@@ -257,13 +221,7 @@ async fn the_callers_deadline_holds_for_the_whole_stream() {
     let server = spawn_server().await;
     let mut call = tonic::Request::new(request(1, 10_000_000));
     call.set_timeout(std::time::Duration::from_millis(300));
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(call)
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(call).await;
 
     let mut received = 0u64;
     let status = loop {
@@ -344,13 +302,7 @@ async fn a_garbage_request_body_is_refused_with_a_status_and_the_server_carries_
         assert_eq!(status.code(), Code::Internal, "{}", status.message());
         assert!(status.message().contains("decode"), "{}", status.message());
     }
-    let mut stream = server
-        .grpc()
-        .await
-        .recommend(request(1, 3))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.stream(request(1, 3)).await;
     assert!(stream.message().await.unwrap().is_some());
 }
 

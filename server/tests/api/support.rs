@@ -46,6 +46,19 @@ impl TestServer {
             .max_decoding_message_size(usize::MAX)
     }
 
+    /// Opens a `Recommend` stream.
+    pub(crate) async fn stream(
+        &self,
+        request: impl tonic::IntoRequest<bookstream::RecommendationRequest>,
+    ) -> tonic::Streaming<bookstream::BookRecommendation> {
+        self.grpc()
+            .await
+            .recommend(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
@@ -100,4 +113,15 @@ pub(crate) fn request(user_id: u64, max_results: u64) -> bookstream::Recommendat
         max_results,
         start_at: 0,
     }
+}
+
+/// Every book of a stream, failing the test on an error status.
+pub(crate) async fn collect(
+    mut stream: tonic::Streaming<bookstream::BookRecommendation>,
+) -> Vec<bookstream::BookRecommendation> {
+    let mut books = Vec::new();
+    while let Some(book) = stream.message().await.unwrap() {
+        books.push(book);
+    }
+    books
 }

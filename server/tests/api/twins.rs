@@ -1,6 +1,6 @@
 use bookstream::BookRecommendation;
 
-use crate::support::{request, spawn_server};
+use crate::support::{collect, request, spawn_server};
 
 #[tokio::test]
 async fn stream_unary_json_and_ndjson_return_identical_books() {
@@ -8,15 +8,12 @@ async fn stream_unary_json_and_ndjson_return_identical_books() {
     let (user_id, count) = (42, 1_500);
     let mut grpc = server.grpc().await;
 
-    let mut stream = grpc
+    let stream = grpc
         .recommend(request(user_id, count))
         .await
         .unwrap()
         .into_inner();
-    let mut streamed = Vec::new();
-    while let Some(book) = stream.message().await.unwrap() {
-        streamed.push(book);
-    }
+    let streamed = collect(stream).await;
     let unary = grpc
         .recommend_batch(request(user_id, count))
         .await
