@@ -152,34 +152,55 @@ async fn the_real_binaries_stream_1000_books_into_the_file_and_stop_cleanly_on_s
 
 #[tokio::test]
 async fn a_bad_flag_is_a_usage_error_and_help_explains_every_flag() {
-    let help = std::process::Command::new(binary("client"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--listen",
-        "--server",
-        "--output",
-        "--format",
-        "--max-n",
-        "--echo",
-        "BOOKSTREAM_SERVER",
-    ] {
-        assert!(text.contains(flag), "client --help lacks {flag}:\n{text}");
-    }
-    let help = std::process::Command::new(binary("server"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--grpc-addr",
-        "--rest-addr",
-        "--max-results",
-        "--max-message-bytes",
-    ] {
-        assert!(text.contains(flag), "server --help lacks {flag}:\n{text}");
+    let documented: [(&str, &[&str]); 2] = [
+        (
+            "client",
+            &[
+                "--listen",
+                "--server",
+                "--output",
+                "--format",
+                "--max-n",
+                "--max-runs",
+                "--echo",
+                "--retries",
+                "--retry-backoff",
+                "--idle-timeout",
+                "--health-interval",
+                "--token",
+                "--ca",
+                "--tls-cert",
+                "--tls-key",
+                "--connect-timeout",
+                "BOOKSTREAM_SERVER",
+            ],
+        ),
+        (
+            "server",
+            &[
+                "--grpc-addr",
+                "--rest-addr",
+                "--max-results",
+                "--max-message-bytes",
+                "--max-streams",
+                "--max-connections",
+                "--shutdown-grace",
+                "--token",
+                "--tls-cert",
+                "--tls-key",
+                "BOOKSTREAM_GRPC_ADDR",
+            ],
+        ),
+    ];
+    for (name, flags) in documented {
+        let help = std::process::Command::new(binary(name))
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        for flag in flags {
+            assert!(text.contains(flag), "{name} --help lacks {flag}:\n{text}");
+        }
     }
 
     let bad = std::process::Command::new(binary("client"))
