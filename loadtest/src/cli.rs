@@ -71,6 +71,12 @@ pub struct Opts {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: Option<u32>,
 
+    /// The servers' shared secret (their `--token`), sent as `authorization:
+    /// Bearer <token>`. Read from `BOOKSTREAM_TOKEN`, like the services, so a
+    /// server started with `--spawn-server` and the harness agree.
+    #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// A request without its complete answer after this long is a timeout failure.
     #[arg(long, env = "LOADTEST_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub timeout: Duration,

@@ -86,6 +86,7 @@ async fn run_scenarios(
         user_id: opts.user_id,
         max_results: opts.max_results,
         connections: opts.connections() as usize,
+        token: opts.token.clone(),
     };
     let expectation = Arc::new(Expectation::new(opts.user_id, opts.max_results));
 

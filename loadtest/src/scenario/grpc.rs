@@ -14,6 +14,7 @@ use tonic::{
     Request, Status,
     client::Grpc,
     codec::Streaming,
+    metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
 };
 
@@ -24,6 +25,8 @@ use crate::outcome::{Failure, FailureKind};
 #[derive(Debug, Clone)]
 pub(crate) struct GrpcTarget {
     channels: Vec<Channel>,
+    /// `Bearer <token>`, when the server requires one.
+    authorization: Option<MetadataValue<Ascii>>,
     /// `/recommendations.Recommendations/RecommendBatch`
     batch_path: PathAndQuery,
     /// `/recommendations.Recommendations/Recommend`
@@ -33,16 +36,36 @@ pub(crate) struct GrpcTarget {
 impl GrpcTarget {
     /// Channels to `endpoint`; they connect on first use, so a server that is
     /// down shows up as transport failures in the report, as with REST.
-    pub(crate) fn new(endpoint: Endpoint, connections: usize) -> Self {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        connections: usize,
+        token: Option<&str>,
+    ) -> Result<Self, String> {
+        let authorization = token
+            .map(|token| MetadataValue::try_from(format!("Bearer {token}")))
+            .transpose()
+            .map_err(|_| "the token is not usable in a header".to_owned())?;
         let endpoint = endpoint.tcp_nodelay(true);
         let channels = (0..connections.max(1))
             .map(|_| endpoint.connect_lazy())
             .collect();
-        Self {
+        Ok(Self {
             channels,
+            authorization,
             batch_path: method_path("RecommendBatch"),
             stream_path: method_path("Recommend"),
+        })
+    }
+
+    /// The request with the token, if there is one.
+    fn request(&self, message: RecommendationRequest) -> Request<RecommendationRequest> {
+        let mut request = Request::new(message);
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
         }
+        request
     }
 
     /// `RecommendBatch`: the one answer message, undecoded.
@@ -53,7 +76,7 @@ impl GrpcTarget {
     ) -> Result<Bytes, Failure> {
         let mut client = self.ready_client(user).await?;
         let response = client
-            .unary(Request::new(request), self.batch_path.clone(), RawCodec)
+            .unary(self.request(request), self.batch_path.clone(), RawCodec)
             .await
             .map_err(status_failure)?;
         Ok(response.into_inner())
@@ -67,7 +90,7 @@ impl GrpcTarget {
     ) -> Result<Streaming<Bytes>, Failure> {
         let mut client = self.ready_client(user).await?;
         let response = client
-            .server_streaming(Request::new(request), self.stream_path.clone(), RawCodec)
+            .server_streaming(self.request(request), self.stream_path.clone(), RawCodec)
             .await
             .map_err(status_failure)?;
         Ok(response.into_inner())

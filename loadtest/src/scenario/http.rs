@@ -19,7 +19,7 @@ use hyper::{
     Request, Response, StatusCode, Uri,
     body::Incoming,
     client::conn::http1::{self, Connection, SendRequest},
-    header::{CONTENT_LENGTH, HOST, HeaderValue},
+    header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderValue},
 };
 use hyper_util::rt::TokioIo;
 use tokio::{
@@ -40,6 +40,8 @@ struct Pool {
     /// `host:port`, for connecting and for the `Host` header.
     authority: String,
     host_header: HeaderValue,
+    /// `Bearer <token>`, when the server requires one.
+    authorization: Option<HeaderValue>,
     /// The request target in origin form: path and query.
     target: Uri,
     /// One permit per connection the pool may hold, busy or idle.
@@ -74,7 +76,11 @@ struct Lease {
 impl HttpTarget {
     /// A pool of at most `connections` connections for `uri` (an absolute
     /// `http://` URI with path and query, checked by the caller).
-    pub(crate) fn new(uri: &Uri, connections: usize) -> Result<Self, String> {
+    pub(crate) fn new(uri: &Uri, connections: usize, token: Option<&str>) -> Result<Self, String> {
+        let authorization = token
+            .map(|token| HeaderValue::from_str(&format!("Bearer {token}")))
+            .transpose()
+            .map_err(|_| "the token is not usable in a header".to_owned())?;
         let authority = uri.authority().ok_or("no host in the URL")?;
         let port = authority.port_u16().unwrap_or(80);
         let host_header =
@@ -88,6 +94,7 @@ impl HttpTarget {
             inner: Arc::new(Pool {
                 authority: format!("{}:{port}", authority.host()),
                 host_header,
+                authorization,
                 target,
                 permits: Arc::new(Semaphore::new(connections.max(1))),
                 idle: Mutex::new(Vec::new()),
@@ -145,9 +152,11 @@ impl HttpTarget {
     fn request(&self) -> Request<Empty<Bytes>> {
         let mut request = Request::new(Empty::new());
         *request.uri_mut() = self.inner.target.clone();
-        request
-            .headers_mut()
-            .insert(HOST, self.inner.host_header.clone());
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.inner.host_header.clone());
+        if let Some(authorization) = &self.inner.authorization {
+            headers.insert(AUTHORIZATION, authorization.clone());
+        }
         request
     }
 

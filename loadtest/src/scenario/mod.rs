@@ -39,6 +39,8 @@ pub struct Settings {
     pub user_id: u64,
     pub max_results: u64,
     pub connections: usize,
+    /// Sent as `authorization: Bearer <token>` on every request.
+    pub token: Option<String>,
 }
 
 /// A scenario ready to send requests: its clients are built and shared by all users.
@@ -74,13 +76,12 @@ impl Scenario {
                 };
                 let uri = rest_uri(&settings.rest_url, path, settings)?;
                 let target =
-                    http::HttpTarget::new(&uri, settings.connections).map_err(|reason| {
-                        ScenarioError::Url {
+                    http::HttpTarget::new(&uri, settings.connections, settings.token.as_deref())
+                        .map_err(|reason| ScenarioError::Url {
                             what: "REST",
                             url: settings.rest_url.clone(),
                             reason,
-                        }
-                    })?;
+                        })?;
                 Transport::Http(target)
             }
             ScenarioName::GrpcUnary | ScenarioName::GrpcStream => {
@@ -93,7 +94,16 @@ impl Scenario {
                         }
                     })?;
                 Transport::Grpc {
-                    target: grpc::GrpcTarget::new(endpoint, settings.connections),
+                    target: grpc::GrpcTarget::new(
+                        endpoint,
+                        settings.connections,
+                        settings.token.as_deref(),
+                    )
+                    .map_err(|reason| ScenarioError::Url {
+                        what: "gRPC",
+                        url: settings.grpc_url.clone(),
+                        reason,
+                    })?,
                     request: RecommendationRequest {
                         user_id: settings.user_id,
                         max_results: settings.max_results,
@@ -168,6 +178,7 @@ mod tests {
             user_id: 7,
             max_results: 10,
             connections: 1,
+            token: None,
         }
     }
 

@@ -11,3 +11,4 @@ mod reports;
 mod scenarios;
 mod spawn_server;
 mod support;
+mod token;
