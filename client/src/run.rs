@@ -13,7 +13,7 @@ use tonic::{Status, Streaming};
 
 use crate::{
     sink::{FileSink, Format, SinkError},
-    upstream::{Upstream, UpstreamError, is_retryable},
+    upstream::{Attempt, Upstream, UpstreamError, is_retryable},
 };
 
 /// Books shown on the result page.
@@ -102,6 +102,66 @@ pub enum RunError {
     Sink(#[from] SinkError),
 }
 
+/// Opens the stream from book `start_at`, retrying unreachable servers
+/// while the run's retries last.
+async fn open(
+    upstream: &Upstream,
+    request: &RunRequest,
+    start_at: u64,
+    retries: &mut Retries,
+) -> Result<Attempt, UpstreamError> {
+    loop {
+        match upstream
+            .recommend(request.user_id, request.count, start_at)
+            .await
+        {
+            Err(error) if error.is_retryable() && retries.left() => {
+                retries.wait(start_at, &error.to_string()).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// A run's retries: how many are used, and the wait before the next one.
+struct Retries {
+    policy: RetryPolicy,
+    used: u32,
+    backoff: Duration,
+}
+
+impl Retries {
+    fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            used: 0,
+            backoff: policy.first_backoff,
+        }
+    }
+
+    fn left(&self) -> bool {
+        self.used < self.policy.retries
+    }
+
+    fn progress_made(&mut self) {
+        self.backoff = self.policy.first_backoff;
+    }
+
+    /// Spends one retry: waits, and doubles the next wait (up to [`MAX_BACKOFF`]).
+    async fn wait(&mut self, received: u64, cause: &str) {
+        self.used += 1;
+        tracing::warn!(
+            retry = self.used,
+            of = self.policy.retries,
+            received,
+            "stream broke or server unreachable, retrying in {:?}: {cause}",
+            self.backoff
+        );
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// How one attempt's stream ended.
 enum StreamEnd {
     /// Every requested book is in the sink.
@@ -115,73 +175,35 @@ enum StreamEnd {
 /// a run with retries is byte for byte the file of an unbroken run.
 pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport, RunError> {
     let mut progress = Progress::new(request.count);
-    let mut sink: Option<FileSink> = None;
-    let mut retries = 0u32;
-    let mut backoff = request.retry.first_backoff;
+    let mut retries = Retries::new(request.retry);
+    // No file is touched until a stream is open.
+    let mut attempt = open(upstream, request, 0, &mut retries).await?;
+    let mut sink = FileSink::create(&request.output, request.format)?;
 
     let stopped_by = loop {
-        let written_before = sink.as_ref().map_or(0, FileSink::written);
-        let end = match upstream
-            .recommend(request.user_id, request.count, written_before)
-            .await
-        {
-            Ok(attempt) => {
-                let sink = match &mut sink {
-                    Some(sink) => sink,
-                    None => sink.insert(FileSink::create(&request.output, request.format)?),
-                };
-                let end = consume(attempt.stream, sink, request, &mut progress).await?;
-                if matches!(end, StreamEnd::Broken { .. }) {
-                    // Resume elsewhere if there is an elsewhere.
-                    upstream.mark_broken(attempt.server);
-                }
-                end
-            }
-            // Nothing was written yet: the run never started and touches no file.
-            Err(error)
-                if sink.is_none() && !(error.is_retryable() && retries < request.retry.retries) =>
-            {
-                return Err(error.into());
-            }
-            Err(error) => StreamEnd::Broken {
-                retryable: error.is_retryable(),
-                cause: error.to_string(),
-            },
-        };
-        match end {
+        let written_before = sink.written();
+        let Attempt { stream, server } = attempt;
+        let (cause, retryable) = match consume(stream, &mut sink, request, &mut progress).await? {
             StreamEnd::Complete => break None,
-            StreamEnd::Broken { cause, retryable }
-                if retryable && retries < request.retry.retries =>
-            {
-                if sink.as_ref().map_or(0, FileSink::written) > written_before {
-                    // The last attempt made progress: the server is back, start the waits afresh.
-                    backoff = request.retry.first_backoff;
-                }
-                retries += 1;
-                tracing::warn!(
-                    retry = retries,
-                    of = request.retry.retries,
-                    received = sink.as_ref().map_or(0, FileSink::written),
-                    "stream broke, resuming in {backoff:?}: {cause}"
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            StreamEnd::Broken { cause, .. } => break Some(cause),
+            StreamEnd::Broken { cause, retryable } => (cause, retryable),
+        };
+        // Resume elsewhere if there is an elsewhere.
+        upstream.mark_broken(server);
+        if !(retryable && retries.left()) {
+            break Some(cause);
         }
+        if sink.written() > written_before {
+            // The stream made progress: the server was fine, start the waits afresh.
+            retries.progress_made();
+        }
+        retries.wait(sink.written(), &cause).await;
+        attempt = match open(upstream, request, sink.written(), &mut retries).await {
+            Ok(attempt) => attempt,
+            Err(error) => break Some(error.to_string()),
+        };
     };
+    let retries = retries.used;
 
-    let Some(sink) = sink else {
-        // Every path that never opened a stream returned above; this only
-        // keeps the types honest without a panic.
-        return Err(RunError::Interrupted {
-            requested: request.count,
-            received: 0,
-            retries,
-            cause: stopped_by.unwrap_or_default(),
-            partial_file: None,
-        });
-    };
     let received = sink.written();
     match stopped_by {
         None => {
