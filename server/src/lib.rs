@@ -162,6 +162,55 @@ impl Server {
     }
 }
 
+/// A server serving on its own task, the way tests and embedders run one.
+/// It shuts down as it would on SIGTERM when asked to or when dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    grpc_addr: SocketAddr,
+    rest_addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Server {
+    /// Serves on a new task until the returned handle shuts it down or is dropped.
+    pub fn spawn(self) -> RunningServer {
+        let (grpc_addr, rest_addr) = (self.grpc_addr(), self.rest_addr());
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(error) = self.serve(shutdown).await {
+                tracing::error!("the server stopped: {error}");
+            }
+        });
+        RunningServer {
+            grpc_addr,
+            rest_addr,
+            stop,
+        }
+    }
+}
+
+impl RunningServer {
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.rest_addr
+    }
+
+    /// Starts the shutdown: no new requests; streams get the shutdown grace.
+    pub fn shut_down(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// How long ended streams get to say their last word before the server stops waiting.
 const LAST_WORD: Duration = Duration::from_secs(1);
 

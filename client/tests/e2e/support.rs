@@ -6,22 +6,20 @@ use std::{
 
 use bookstream::BookRecommendation;
 use bookstream_client::{Client, ClientConfig, sink::Format};
-use bookstream_server::{Server, ServerConfig};
+use bookstream_server::{RunningServer, Server, ServerConfig};
 use tokio::sync::oneshot;
 
 /// A recommendations server in this process on free ports; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) grpc_addr: SocketAddr,
     pub(crate) rest_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    running: RunningServer,
 }
 
 impl TestServer {
     /// Sends the server its shutdown signal, as Ctrl-C or SIGTERM would.
     pub(crate) fn begin_shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.running.shut_down();
     }
 
     /// Waits until the server reports a stream in flight.
@@ -48,16 +46,14 @@ pub(crate) async fn spawn_server_at(grpc_addr: SocketAddr) -> TestServer {
 }
 
 pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
-    let server = Server::bind(config).await.expect("binding the server");
-    let (grpc_addr, rest_addr) = (server.grpc_addr(), server.rest_addr());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
+    let running = Server::bind(config)
+        .await
+        .expect("binding the server")
+        .spawn();
     TestServer {
-        grpc_addr,
-        rest_addr,
-        stop: Some(stop),
+        grpc_addr: running.grpc_addr(),
+        rest_addr: running.rest_addr(),
+        running,
     }
 }
 

@@ -1,15 +1,14 @@
 use std::net::SocketAddr;
 
 use bookstream::pb::recommendations_client::RecommendationsClient;
-use bookstream_server::{Server, ServerConfig};
-use tokio::sync::oneshot;
+use bookstream_server::{RunningServer, Server, ServerConfig};
 use tonic::transport::Channel;
 
 /// A server running in this process on free ports; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) grpc_addr: SocketAddr,
     pub(crate) rest_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    running: RunningServer,
 }
 
 pub(crate) fn config() -> ServerConfig {
@@ -25,16 +24,14 @@ pub(crate) async fn spawn_server() -> TestServer {
 }
 
 pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
-    let server = Server::bind(config).await.expect("binding port 0 works");
-    let (grpc_addr, rest_addr) = (server.grpc_addr(), server.rest_addr());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
+    let running = Server::bind(config)
+        .await
+        .expect("binding port 0 works")
+        .spawn();
     TestServer {
-        grpc_addr,
-        rest_addr,
-        stop: Some(stop),
+        grpc_addr: running.grpc_addr(),
+        rest_addr: running.rest_addr(),
+        running,
     }
 }
 
@@ -69,9 +66,7 @@ impl TestServer {
 
     /// Sends the server its shutdown signal, as Ctrl-C or SIGTERM would.
     pub(crate) fn begin_shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.running.shut_down();
     }
 
     /// Streams in flight, as the server's health endpoint reports them.
