@@ -119,10 +119,7 @@ async fn a_stream_ended_by_a_server_shutdown_resumes_on_another_server() {
     let staying = spawn_server().await;
     let client = spawn_client_for(vec![leaving.url(), staying.url()], 3).await;
 
-    let run = tokio::spawn(async move {
-        let answer = client.get_json("/300000?user_id=4").await;
-        (client, answer)
-    });
+    let run = client.get_json_in_background("/300000?user_id=4");
     leaving.wait_for_a_stream().await;
     leaving.begin_shutdown();
     let (client, (status, body)) = run.await.unwrap();

@@ -79,10 +79,7 @@ async fn a_server_that_dies_midway_is_a_502_with_a_partial_file_and_the_old_file
     let client = spawn_client(&format!("http://{addr}")).await;
     std::fs::write(&client.output, PREVIOUS_RESULT).unwrap();
 
-    let trigger = tokio::spawn(async move {
-        let answer = client.get_json("/100000").await;
-        (client, answer)
-    });
+    let trigger = client.get_json_in_background("/100000");
     sent.await.expect("the server sends its books");
     kill.send(()).unwrap();
     let (client, (status, body)) = trigger.await.unwrap();

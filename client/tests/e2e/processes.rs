@@ -224,10 +224,7 @@ async fn killing_a_real_server_mid_stream_resumes_on_the_second_one() {
     })
     .await;
 
-    let run = tokio::spawn(async move {
-        let answer = client.get_json("/300000?user_id=6").await;
-        (client, answer)
-    });
+    let run = client.get_json_in_background("/300000?user_id=6");
     wait_for_a_stream(first.rest_addr).await;
     first.kill().await;
     let (client, (status, body)) = run.await.unwrap();
@@ -252,10 +249,7 @@ async fn restarting_the_only_server_within_the_retry_window_completes_the_run() 
     })
     .await;
 
-    let run = tokio::spawn(async move {
-        let answer = client.get_json("/300000?user_id=7").await;
-        (client, answer)
-    });
+    let run = client.get_json_in_background("/300000?user_id=7");
     wait_for_a_stream(server.rest_addr).await;
     server.kill().await;
     let restarted = ServerProcess::start(&grpc_addr).await;

@@ -133,6 +133,19 @@ impl TestClient {
         self.get_json(&path).await
     }
 
+    /// [`Self::get_json`] on its own task, so the test can break things
+    /// meanwhile; the client comes back with the answer.
+    pub(crate) fn get_json_in_background(
+        self,
+        path: &str,
+    ) -> tokio::task::JoinHandle<(Self, (reqwest::StatusCode, serde_json::Value))> {
+        let path = path.to_owned();
+        tokio::spawn(async move {
+            let answer = self.get_json(&path).await;
+            (self, answer)
+        })
+    }
+
     /// `GET path` as a browser would ask: HTML back.
     pub(crate) async fn get_html(&self, path: &str) -> (reqwest::StatusCode, String) {
         let response = reqwest::Client::new()
