@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod display;
 pub mod memory;
 pub mod shutdown;
 pub mod telemetry;

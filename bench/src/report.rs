@@ -2,6 +2,7 @@
 
 use std::{fmt::Write, time::Duration};
 
+use bookstream::display::thousands;
 use serde::Serialize;
 
 /// The trigger may take at most this multiple of the floor's time at 1,000,000 books.
@@ -155,10 +156,6 @@ fn judge(sizes: &[SizeFigures]) -> Vec<Verdict> {
 
 fn megabytes(kib: u64) -> f64 {
     kib as f64 * 1024.0 / 1_000_000.0
-}
-
-fn thousands(value: u64) -> String {
-    bookstream_client::page::thousands(value)
 }
 
 #[cfg(test)]

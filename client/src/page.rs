@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use bookstream::display::thousands;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::run::RunReport;
@@ -114,30 +115,9 @@ fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
-/// 1234567 as "1,234,567", for people reading large counts.
-pub fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_are_grouped_for_reading() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(10_000_000), "10,000,000");
-    }
 
     #[test]
     fn values_are_escaped() {

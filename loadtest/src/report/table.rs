@@ -113,17 +113,9 @@ fn dash() -> String {
     "-".to_owned()
 }
 
-/// A whole number with thousands separators: 1234567 -> "1,234,567".
+/// Counts, grouped in thousands.
 fn count(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    bookstream::display::thousands(value)
 }
 
 /// Rates: decimals only where they carry information.
