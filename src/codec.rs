@@ -10,8 +10,13 @@
 use std::marker::PhantomData;
 
 use prost::Message;
-use tonic::codec::{BufferSettings, Codec};
+use tonic::{
+    Status,
+    codec::{BufferSettings, Codec, EncodeBuf, Encoder},
+};
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+
+use crate::{book::OutgoingBook, pb::RecommendationRequest};
 
 /// Initial encode/decode buffer: room for a full chunk plus the message that crosses it.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -53,5 +58,44 @@ where
 
     fn decoder(&mut self) -> Self::Decoder {
         ProstCodec::<T, U>::raw_decoder(buffer_settings())
+    }
+}
+
+/// The server's `Recommend` codec: requests decode with prost, and each
+/// outgoing book handle is written as one `BookRecommendation` message.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingBookCodec;
+
+impl Codec for OutgoingBookCodec {
+    type Encode = OutgoingBook;
+    type Decode = RecommendationRequest;
+    type Encoder = OutgoingBookEncoder;
+    type Decoder = ProstDecoder<RecommendationRequest>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        OutgoingBookEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstCodec::<RecommendationRequest, RecommendationRequest>::raw_decoder(buffer_settings())
+    }
+}
+
+/// Writes each handle as the wire bytes of its `BookRecommendation`.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingBookEncoder;
+
+impl Encoder for OutgoingBookEncoder {
+    type Item = OutgoingBook;
+    type Error = Status;
+
+    fn encode(&mut self, item: OutgoingBook, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.to_message()
+            .encode(dst)
+            .map_err(|error| Status::internal(format!("encoding a book failed: {error}")))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        buffer_settings()
     }
 }

@@ -1,6 +1,7 @@
 //! Bookstream's shared core: the recommendations protocol (generated once,
 //! here) and the deterministic catalog every other crate draws books from.
 
+pub mod book;
 pub mod catalog;
 pub mod codec;
 pub mod display;
@@ -12,6 +13,11 @@ pub mod telemetry;
 pub mod pb {
     #![allow(unreachable_pub, clippy::all)]
     tonic::include_proto!("recommendations");
+    // The server stub, generated from the same service with a handle per streamed book (build.rs).
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/recommendations.Recommendations.rs"
+    ));
 
     /// Encoded descriptors of the proto, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -19,3 +25,9 @@ pub mod pb {
 }
 
 pub use pb::{BookRecommendation, BookRecommendations, RecommendationRequest};
+
+/// The response header (gRPC initial metadata on `Recommend` and
+/// `RecommendBatch`, an HTTP header on the REST twins) in which a server
+/// announces, before the first book, how many books it will send. A user's
+/// list may hold fewer books than asked for; callers judge completeness by it.
+pub const COUNT_HEADER: &str = "bookstream-count";

@@ -2,10 +2,59 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::{
+    CatalogSpec, StoreOptions,
+    load::{LoadRequest, UserRange},
+};
 
 /// Bookstream recommendations server: streams books over gRPC and answers the
-/// same books in one response over unary gRPC and REST/JSON.
+/// same books in one response over unary gRPC and REST/JSON. Books come from
+/// the generated catalog, or from a store filled by `server load`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServerConfig,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Fill a store with the generated catalog: for every user in --users,
+    /// the books of rank 0..--books, replacing those users' lists.
+    Load(LoadArgs),
+}
+
+/// `server load`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The store to fill: `sqlite:PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "BOOKSTREAM_CATALOG", hide_env_values = true)]
+    pub catalog: CatalogSpec,
+
+    /// Users to load, inclusive: `7` or `1-3`.
+    #[arg(long, default_value = "0-9")]
+    pub users: UserRange,
+
+    /// Books per user (ranks 0..N).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub books: u64,
+}
+
+impl LoadArgs {
+    pub fn request(&self) -> LoadRequest {
+        LoadRequest {
+            users: self.users,
+            books: self.books,
+        }
+    }
+}
+
+/// How the server serves: listeners, limits, catalog.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version)]
 pub struct ServerConfig {
@@ -55,6 +104,34 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Where books come from: `generated` (the deterministic catalog, no
+    /// setup), `sqlite:PATH` (a file, opened read-only) or
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`. Fill a store with `server load`.
+    /// Pass a password through the environment, not the command line.
+    #[arg(
+        long,
+        env = "BOOKSTREAM_CATALOG",
+        default_value = "generated",
+        hide_env_values = true
+    )]
+    pub catalog: CatalogSpec,
+
+    /// Rows per database read: a stream reads the next page while it sends this one.
+    #[arg(long, env = "BOOKSTREAM_PAGE_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub page_size: u64,
+
+    /// Most connections to a PostgreSQL catalog (streams take one per page read).
+    #[arg(long, env = "BOOKSTREAM_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub pool_size: u32,
+
+    /// How often a store's health is checked; the gRPC health service and
+    /// /health report NOT_SERVING / 503 while it is unreachable or empty.
+    #[arg(long, env = "BOOKSTREAM_CATALOG_CHECK_INTERVAL", default_value = "2s",
+          value_parser = humantime::parse_duration)]
+    pub catalog_check_interval: Duration,
+
     /// PEM certificate (chain) to serve gRPC over TLS; needs --tls-key.
     #[arg(long, env = "BOOKSTREAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -69,6 +146,15 @@ impl ServerConfig {
     /// default addresses (tests and embedders override what they need).
     pub fn defaults() -> Self {
         Self::parse_from(["server"])
+    }
+
+    /// How the catalog's store is read.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            page_size: self.page_size,
+            pool_size: self.pool_size,
+            max_streams: u32::try_from(self.max_streams).unwrap_or(u32::MAX),
+        }
     }
 
     /// The limits that requests are checked against.

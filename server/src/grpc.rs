@@ -1,40 +1,45 @@
-//! The gRPC edge: the streaming `Recommend` and its unary twin `RecommendBatch`.
-
-use std::{iter, ops::Range};
+//! The gRPC edge: the streaming `Recommend` and its unary twin `RecommendBatch`,
+//! both answered from the server's catalog.
 
 use bookstream::{
-    BookRecommendation, BookRecommendations, RecommendationRequest, catalog,
+    BookRecommendations, COUNT_HEADER, RecommendationRequest,
+    book::OutgoingBook,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
 };
-use futures::stream;
+use futures::{StreamExt, stream};
 use prost::Message;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
     deadline,
     limits::{LimitError, Limits},
+    source::{BookStream, Books, Catalog, SourceError},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
+    work,
 };
 
-/// The stream handed to h2: books are generated only as flow control asks for
+/// The stream handed to h2: books are produced only as flow control asks for
 /// them, so memory stays flat for any count, and dropping the stream when the
-/// caller leaves stops the work.
+/// caller leaves stops the work, reads from a store included.
 pub type RecommendStream = Counted<
-    stream::Iter<
-        iter::Map<catalog::Books, fn(BookRecommendation) -> Result<BookRecommendation, Status>>,
-    >,
+    stream::Map<BookStream, fn(Result<OutgoingBook, SourceError>) -> Result<OutgoingBook, Status>>,
 >;
 
-/// The `Recommendations` service over the deterministic catalog.
+/// The `Recommendations` service over the server's catalog.
 #[derive(Debug, Clone)]
 pub struct RecommendationService {
     limits: Limits,
     streams: StreamGauge,
+    catalog: Catalog,
 }
 
 impl RecommendationService {
-    pub fn new(limits: Limits, streams: StreamGauge) -> Self {
-        Self { limits, streams }
+    pub fn new(limits: Limits, streams: StreamGauge, catalog: Catalog) -> Self {
+        Self {
+            limits,
+            streams,
+            catalog,
+        }
     }
 
     /// The tonic service, with the encoder allowed to send the largest
@@ -62,12 +67,14 @@ impl Recommendations for RecommendationService {
             max_results,
             start_at,
         } = request.into_inner();
-        let ids = self.limits.check_request(max_results, start_at)?;
+        let ranks = self.limits.check_request(max_results, start_at)?;
         let permit = self.streams.try_start()?;
-        tracing::info!("streaming books {ids:?}");
-        let books = catalog::books(user_id, ids).map(Ok as fn(_) -> _);
-        Ok(Response::new(
-            Counted::new(stream::iter(books), permit).with_deadline(deadline),
+        let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
+        tracing::info!(count, "streaming books");
+        let books = stream.map(to_status as fn(_) -> _);
+        Ok(with_count(
+            Response::new(Counted::new(books, permit).with_deadline(deadline)),
+            count,
         ))
     }
 
@@ -83,30 +90,45 @@ impl Recommendations for RecommendationService {
             max_results,
             start_at,
         } = request.into_inner();
-        let ids = self.limits.check_request(max_results, start_at)?;
+        let ranks = self.limits.check_request(max_results, start_at)?;
+        let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
         let limit_bytes = self.limits.max_message_bytes;
         // Building a large answer is CPU work; keep it off the async workers.
-        let answer = tokio::task::spawn_blocking(move || batch(user_id, ids, limit_bytes))
+        let answer = work::off_the_workers(batch(stream, count, limit_bytes))
             .await
             .map_err(|error| Status::internal(format!("building the answer failed: {error}")))??;
         tracing::info!("answering {} books in one message", answer.books.len());
-        Ok(Response::new(answer))
+        Ok(with_count(Response::new(answer), count))
     }
 }
 
-/// The books with `ids` in one message, refused as soon as the encoded
-/// message would pass `limit_bytes`, so memory never exceeds the limit either.
-pub fn batch(
-    user_id: u64,
-    ids: Range<u64>,
+/// Announces the number of books before the first one.
+fn with_count<T>(mut response: Response<T>, count: u64) -> Response<T> {
+    response
+        .metadata_mut()
+        .insert(COUNT_HEADER, MetadataValue::from(count));
+    response
+}
+
+fn to_status(book: Result<OutgoingBook, SourceError>) -> Result<OutgoingBook, Status> {
+    book.map_err(Status::from)
+}
+
+/// The `count` books of `books` in one message, refused as soon as the
+/// encoded message would pass `limit_bytes`, so memory never exceeds the limit either.
+pub async fn batch(
+    mut books: BookStream,
+    count: u64,
     limit_bytes: usize,
-) -> Result<BookRecommendations, LimitError> {
-    let count = ids.end - ids.start;
+) -> Result<BookRecommendations, Status> {
     // The smallest encoded book is well over 32 bytes: no reservation beyond the limit.
     let capacity = count.min((limit_bytes / 32) as u64) as usize;
-    let mut books = Vec::with_capacity(capacity);
+    let mut answer = BookRecommendations {
+        books: Vec::with_capacity(capacity),
+    };
     let mut encoded_len = 0usize;
-    for book in catalog::books(user_id, ids) {
+    while let Some(book) = books.next().await {
+        let book = book?.to_message();
         let book_len = book.encoded_len();
         // Each repeated field entry: one tag byte, a length prefix, the book.
         encoded_len += 1 + prost::length_delimiter_len(book_len) + book_len;
@@ -114,16 +136,17 @@ pub fn batch(
             return Err(LimitError::AnswerTooLarge {
                 requested: count,
                 limit_bytes,
-                books_fitting: books.len() as u64,
+                books_fitting: answer.books.len() as u64,
                 streaming_alternative: "the streaming Recommend RPC",
-            });
+            }
+            .into());
         }
-        books.push(book);
+        answer.books.push(book);
     }
-    Ok(BookRecommendations { books })
+    Ok(answer)
 }
 
-impl ShutdownItem for Result<BookRecommendation, Status> {
+impl ShutdownItem for Result<OutgoingBook, Status> {
     fn shutting_down() -> Self {
         Err(Status::unavailable(SHUTTING_DOWN))
     }
@@ -148,44 +171,97 @@ impl From<LimitError> for Status {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_holds_the_catalog_books_in_order() {
-        let answer = batch(4, 0..50, 1 << 20).unwrap();
-        assert_eq!(answer.books, catalog::books(4, 0..50).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_batch_that_fits_exactly_is_accepted_and_one_byte_less_is_refused() {
-        let exact = batch(4, 0..20, usize::MAX).unwrap().encoded_len();
-        assert!(batch(4, 0..20, exact).is_ok());
-        match batch(4, 0..20, exact - 1) {
-            Err(LimitError::AnswerTooLarge { books_fitting, .. }) => assert_eq!(books_fitting, 19),
-            other => panic!("expected AnswerTooLarge, got {other:?}"),
+impl From<SourceError> for Status {
+    fn from(error: SourceError) -> Self {
+        let message = error.to_string();
+        match error {
+            // Another server, or this one shortly, may serve: clients resume.
+            SourceError::Unavailable { .. } => Status::unavailable(message),
+            SourceError::Empty { .. } => Status::failed_precondition(message),
+            SourceError::UnknownUser { .. } => Status::not_found(message),
+            SourceError::Inconsistent { .. } => Status::data_loss(message),
+            SourceError::Failed { .. } => {
+                tracing::error!("{message}");
+                Status::internal("reading the catalog failed; the server log has the cause")
+            }
         }
     }
+}
 
-    #[test]
-    fn a_resumed_batch_holds_the_rest_of_the_result() {
-        let answer = batch(4, 30..50, 1 << 20).unwrap();
-        assert_eq!(answer.books, catalog::books(4, 30..50).collect::<Vec<_>>());
+#[cfg(test)]
+mod tests {
+    use bookstream::catalog;
+
+    use super::*;
+
+    async fn generated_batch(
+        user_id: u64,
+        ids: std::ops::Range<u64>,
+        limit: usize,
+    ) -> Result<BookRecommendations, Status> {
+        let count = ids.end - ids.start;
+        batch(BookStream::generated(user_id, ids), count, limit).await
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_the_catalog_books_in_order() {
+        let answer = generated_batch(4, 0..50, 1 << 20).await.unwrap();
+        assert_eq!(answer.books, catalog::books(4, 0..50).collect::<Vec<_>>());
+        let resumed = generated_batch(4, 30..50, 1 << 20).await.unwrap();
+        assert_eq!(resumed.books, catalog::books(4, 30..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fits_exactly_is_accepted_and_one_byte_less_is_refused() {
+        let exact = generated_batch(4, 0..20, usize::MAX)
+            .await
+            .unwrap()
+            .encoded_len();
+        assert!(generated_batch(4, 0..20, exact).await.is_ok());
+        let refused = generated_batch(4, 0..20, exact - 1).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            refused.message().contains("after 19 books"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            refused.message().contains("Recommend RPC"),
+            "{}",
+            refused.message()
+        );
     }
 
     #[test]
-    fn limit_errors_map_to_the_grpc_codes_callers_can_act_on() {
+    fn limit_and_source_errors_map_to_the_grpc_codes_callers_can_act_on() {
         assert_eq!(
             Status::from(LimitError::NoBooksRequested).code(),
             tonic::Code::InvalidArgument
         );
-        let too_large = Status::from(batch(1, 0..1000, 1024).unwrap_err());
-        assert_eq!(too_large.code(), tonic::Code::ResourceExhausted);
+        let store = "sqlite:books.db".to_owned();
+        let unknown = Status::from(SourceError::UnknownUser {
+            user_id: 42,
+            store: store.clone(),
+        });
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
         assert!(
-            too_large.message().contains("Recommend RPC"),
+            unknown.message().contains("user 42"),
             "{}",
-            too_large.message()
+            unknown.message()
+        );
+        let down = Status::from(SourceError::Unavailable {
+            store: store.clone(),
+            reason: "refused".into(),
+        });
+        assert_eq!(down.code(), tonic::Code::Unavailable);
+        assert!(down.message().contains(&store), "{}", down.message());
+        let empty = Status::from(SourceError::Empty { store });
+        assert!(
+            empty
+                .message()
+                .contains("server load --catalog sqlite:books.db"),
+            "{}",
+            empty.message()
         );
     }
 }

@@ -10,10 +10,13 @@ pub mod config;
 pub mod connections;
 pub mod deadline;
 pub mod grpc;
+pub mod health;
 pub mod limits;
 pub mod ready;
 pub mod rest;
+pub mod source;
 pub mod streams;
+pub mod work;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -42,6 +45,8 @@ pub enum ServeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Catalog(#[from] source::OpenError),
     #[error("building the reflection service failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC listener failed: {0}")]
@@ -57,12 +62,15 @@ pub struct Server {
     grpc: TcpListener,
     rest: TcpListener,
     tls: Option<ServerTlsConfig>,
+    catalog: source::Catalog,
 }
 
 impl Server {
     /// Binds both listeners, so that the ports are known (and taken) before serving.
-    /// Bad TLS files are reported here too, before anything is served.
+    /// Bad TLS files and an unusable catalog are reported here too, before
+    /// anything is served.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
+        let catalog = source::Catalog::open(&config.catalog, config.store_options())?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(ServerTlsConfig::new().identity(Identity::from_pem(
                 read_tls_file("certificate", cert).await?,
@@ -77,6 +85,7 @@ impl Server {
             grpc,
             rest,
             tls,
+            catalog,
         })
     }
 
@@ -112,9 +121,11 @@ impl Server {
         ));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<bookstream::pb::recommendations_server::RecommendationsServer<RecommendationService>>()
-            .await;
+        let (catalog_health, monitor) = health::spawn_monitor(
+            self.catalog.clone(),
+            self.config.catalog_check_interval,
+            health_reporter,
+        );
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -130,15 +141,17 @@ impl Server {
             .layer(tonic::service::InterceptorLayer::new(token_check.clone()))
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(RecommendationService::new(limits, streams.clone()).into_server())
+            .add_service(
+                RecommendationService::new(limits, streams.clone(), self.catalog.clone())
+                    .into_server(),
+            )
             .serve_with_incoming_shutdown(
                 LimitedListener::new(self.grpc, max_connections).into_incoming(),
                 stop.clone().cancelled_owned(),
             );
-        let rest_app = rest::app(limits, streams).layer(axum::middleware::from_fn_with_state(
-            token_check,
-            auth::require_token,
-        ));
+        let rest_app = rest::app(limits, streams, self.catalog, catalog_health).layer(
+            axum::middleware::from_fn_with_state(token_check, auth::require_token),
+        );
         let rest =
             axum::serve(self.rest, rest_app).with_graceful_shutdown(stop.clone().cancelled_owned());
 
@@ -158,6 +171,7 @@ impl Server {
             }
         };
         stop.cancel();
+        monitor.abort();
         result
     }
 }

@@ -1,17 +1,26 @@
 use anyhow::Context;
-use bookstream_server::{Server, ServerConfig, ready};
+use bookstream::display::thousands;
+use bookstream_server::{
+    Server, ServerConfig,
+    config::{Cli, Command, LoadArgs},
+    ready,
+    source::load,
+};
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    let config = ServerConfig::parse();
+    let cli = Cli::parse();
     bookstream::memory::cap_malloc_arenas();
-    tokio::runtime::Runtime::new()
-        .context("starting the async runtime")?
-        .block_on(serve(config))
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command {
+        Some(Command::Load(args)) => runtime.block_on(fill(args)),
+        None => runtime.block_on(serve(cli.serve)),
+    }
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     bookstream::telemetry::init();
+    let catalog = config.catalog.to_string();
     let server = Server::bind(config).await.context("starting the server")?;
     // The readiness line is for programs that start the server; people read the log.
     println!(
@@ -21,6 +30,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!(
         grpc_addr = %server.grpc_addr(),
         rest_addr = %server.rest_addr(),
+        %catalog,
         "bookstream server ready"
     );
     server
@@ -28,5 +38,23 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .context("serving recommendations")?;
     tracing::info!("bookstream server stopped");
+    Ok(())
+}
+
+/// `server load`: fills a store, with a progress bar on a terminal and the rate at the end.
+async fn fill(args: LoadArgs) -> anyhow::Result<()> {
+    bookstream::telemetry::init();
+    let request = args.request();
+    let progress = load::Progress::new(request.total_books());
+    let report = load::load(&args.catalog, request, &progress).await?;
+    println!(
+        "loaded {} books (users {}, {} each) into {} in {:.2} s: {} rows/s",
+        thousands(report.books),
+        request.users,
+        thousands(request.books),
+        args.catalog,
+        report.elapsed.as_secs_f64(),
+        thousands(report.books_per_second() as u64)
+    );
     Ok(())
 }

@@ -1,29 +1,37 @@
-//! The REST/JSON twin: the same catalog books as the gRPC calls, as one JSON
-//! array (`/recommendations`) or streamed as NDJSON (`/recommendations/stream`).
+//! The REST/JSON twin: the same books as the gRPC calls, from the same
+//! catalog, as one JSON array (`/recommendations`) or streamed as NDJSON
+//! (`/recommendations/stream`).
 
-use std::ops::Range;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use axum::{
     Json, Router,
     body::Body,
     extract::{Query, State, rejection::QueryRejection},
-    http::{StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
-use bookstream::catalog;
+use bookstream::{COUNT_HEADER, book::OutgoingBook};
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 
 use crate::{
+    health::CatalogHealth,
     limits::{LimitError, Limits},
+    source::{BookStream, Books, Catalog, SourceError},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
+    work,
 };
 
 /// Books per NDJSON chunk: hyper sends every chunk as its own frame, so one
 /// book per chunk would spend far more on framing than on books.
-const BOOKS_PER_CHUNK: u64 = 1000;
+const BOOKS_PER_CHUNK: usize = 1000;
 /// A typical book is about 150 bytes of JSON; sizing buffers from it avoids regrowth.
 const TYPICAL_JSON_BOOK_BYTES: usize = 160;
 
@@ -32,22 +40,50 @@ const TYPICAL_JSON_BOOK_BYTES: usize = 160;
 struct RestState {
     limits: Limits,
     streams: StreamGauge,
+    catalog: Catalog,
+    health: CatalogHealth,
 }
 
-/// The REST router, with the server's limits and its stream gauge (shared
-/// with the gRPC service, so one limit covers both kinds of stream).
-pub fn app(limits: Limits, streams: StreamGauge) -> Router {
+/// The REST router, with the server's limits, its stream gauge (shared with
+/// the gRPC service, so one limit covers both kinds of stream), its catalog
+/// and what the catalog's last health check said.
+pub fn app(
+    limits: Limits,
+    streams: StreamGauge,
+    catalog: Catalog,
+    health: CatalogHealth,
+) -> Router {
     Router::new()
         .route("/recommendations", get(recommendations))
         .route("/recommendations/stream", get(recommendations_stream))
-        .route("/health", get(health))
-        .with_state(RestState { limits, streams })
+        .route("/health", get(health_check))
+        .with_state(RestState {
+            limits,
+            streams,
+            catalog,
+            health,
+        })
         .layer(TraceLayer::new_for_http())
 }
 
-/// Up, and how many streams are in flight.
-async fn health(State(state): State<RestState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "active_streams": state.streams.active() }))
+/// Up, how many streams are in flight, and whether the catalog serves (503 when not).
+async fn health_check(State(state): State<RestState>) -> Response {
+    let active_streams = state.streams.active();
+    let catalog = state.health.catalog();
+    match state.health.problem() {
+        None => Json(serde_json::json!({
+            "status": "ok", "active_streams": active_streams, "catalog": catalog,
+        }))
+        .into_response(),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "unavailable", "active_streams": active_streams,
+                "catalog": catalog, "error": problem,
+            })),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,76 +98,174 @@ struct RecommendationQuery {
 }
 
 async fn recommendations(
-    State(RestState { limits, .. }): State<RestState>,
+    State(state): State<RestState>,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let ids = limits.check_request(query.max_results, query.start_at)?;
-    let limit_bytes = limits.max_message_bytes;
+    let ranks = state
+        .limits
+        .check_request(query.max_results, query.start_at)?;
+    let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
+    let limit_bytes = state.limits.max_message_bytes;
     // Serialising a large array is CPU work; keep it off the async workers.
-    let body = tokio::task::spawn_blocking(move || json_array(query.user_id, ids, limit_bytes))
+    let body = work::off_the_workers(json_array(stream, count, limit_bytes))
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))??;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            count_header(count),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn recommendations_stream(
-    State(RestState { limits, streams }): State<RestState>,
+    State(state): State<RestState>,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let ids = limits.check_request(query.max_results, query.start_at)?;
-    let permit = streams.try_start()?;
-    let chunks = ndjson_chunks(query.user_id, ids);
-    let body = Body::from_stream(Counted::new(futures::stream::iter(chunks), permit));
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    let ranks = state
+        .limits
+        .check_request(query.max_results, query.start_at)?;
+    let permit = state.streams.try_start()?;
+    let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
+    let body = Body::from_stream(Counted::new(NdjsonChunks::new(stream), permit));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            ),
+            count_header(count),
+        ],
+        body,
+    )
+        .into_response())
 }
 
-/// The JSON array of the books with `ids`, serialised into one pre-sized
-/// buffer and refused as soon as it would pass `limit_bytes`.
-pub fn json_array(
-    user_id: u64,
-    ids: Range<u64>,
+/// The count of books the answer holds, announced before the first.
+fn count_header(count: u64) -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static(COUNT_HEADER),
+        HeaderValue::from(count),
+    )
+}
+
+/// The JSON array of `books`, serialised into one pre-sized buffer and
+/// refused as soon as it would pass `limit_bytes`.
+pub async fn json_array(
+    mut books: BookStream,
+    count: u64,
     limit_bytes: usize,
-) -> Result<Vec<u8>, LimitError> {
-    let count = ids.end - ids.start;
-    let estimate = (count as usize).saturating_mul(TYPICAL_JSON_BOOK_BYTES);
+) -> Result<Vec<u8>, ApiError> {
+    let estimate = usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(TYPICAL_JSON_BOOK_BYTES);
     let mut body = Vec::with_capacity(estimate.min(limit_bytes).saturating_add(2));
     body.push(b'[');
-    for (fitting, book) in catalog::books(user_id, ids).enumerate() {
+    let mut fitting = 0u64;
+    while let Some(book) = books.next().await {
         if fitting > 0 {
             body.push(b',');
         }
-        serde_json::to_writer(&mut body, &book).expect("a book always serialises to JSON");
+        book?
+            .with_view(|book| serde_json::to_writer(&mut body, &book))
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
         if body.len() + 1 > limit_bytes {
             return Err(LimitError::AnswerTooLarge {
                 requested: count,
                 limit_bytes,
-                books_fitting: fitting as u64,
+                books_fitting: fitting,
                 streaming_alternative: "GET /recommendations/stream",
-            });
+            }
+            .into());
         }
+        fitting += 1;
     }
     body.push(b']');
     Ok(body)
 }
 
-/// NDJSON for the books with `ids`, produced lazily one chunk at a time as
-/// the body is sent.
-pub fn ndjson_chunks(
-    user_id: u64,
-    ids: Range<u64>,
-) -> impl Iterator<Item = Result<Bytes, NdjsonError>> + Send + 'static {
-    let end_of_result = ids.end;
-    ids.step_by(BOOKS_PER_CHUNK as usize).map(move |start| {
-        let end = (start + BOOKS_PER_CHUNK).min(end_of_result);
-        let mut chunk = Vec::with_capacity((end - start) as usize * TYPICAL_JSON_BOOK_BYTES);
-        for book in catalog::books(user_id, start..end) {
-            serde_json::to_writer(&mut chunk, &book).map_err(NdjsonError::Serialise)?;
-            chunk.push(b'\n');
+/// NDJSON for a stream of books, a chunk of up to [`BOOKS_PER_CHUNK`] books
+/// at a time, made as the body is sent.
+pub struct NdjsonChunks {
+    books: BookStream,
+    /// An error met after some books of a chunk: sent after them.
+    failed: Option<NdjsonError>,
+    done: bool,
+}
+
+impl NdjsonChunks {
+    pub fn new(books: BookStream) -> Self {
+        Self {
+            books,
+            failed: None,
+            done: false,
         }
-        Ok(Bytes::from(chunk))
-    })
+    }
+}
+
+impl Stream for NdjsonChunks {
+    type Item = Result<Bytes, NdjsonError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(error) = self.failed.take() {
+            self.done = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut chunk = Vec::new();
+        let mut books = 0;
+        while books < BOOKS_PER_CHUNK {
+            match Pin::new(&mut self.books).poll_next(cx) {
+                Poll::Ready(Some(Ok(book))) => {
+                    if chunk.is_empty() {
+                        chunk.reserve(BOOKS_PER_CHUNK * TYPICAL_JSON_BOOK_BYTES);
+                    }
+                    if let Err(error) = write_line(&mut chunk, &book) {
+                        self.failed = Some(error);
+                        break;
+                    }
+                    books += 1;
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    self.failed = Some(NdjsonError::Source(error));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    break;
+                }
+                // A page is still being read: send what is ready meanwhile.
+                Poll::Pending if books > 0 => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if books > 0 {
+            return Poll::Ready(Some(Ok(Bytes::from(chunk))));
+        }
+        match self.failed.take() {
+            Some(error) => {
+                self.done = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+fn write_line(chunk: &mut Vec<u8>, book: &OutgoingBook) -> Result<(), NdjsonError> {
+    book.with_view(|book| serde_json::to_writer(&mut *chunk, &book))
+        .map_err(NdjsonError::Serialise)?;
+    chunk.push(b'\n');
+    Ok(())
 }
 
 /// Why an NDJSON body stopped before its last book; hyper then aborts the
@@ -140,6 +274,8 @@ pub fn ndjson_chunks(
 pub enum NdjsonError {
     #[error("serialising a book failed: {0}")]
     Serialise(serde_json::Error),
+    #[error(transparent)]
+    Source(SourceError),
     #[error("{SHUTTING_DOWN}")]
     ShuttingDown,
     #[error("the caller's deadline passed")]
@@ -158,11 +294,13 @@ impl ShutdownItem for Result<Bytes, NdjsonError> {
 
 /// Why a REST request was not answered; each variant is one HTTP status.
 #[derive(Debug, thiserror::Error)]
-enum ApiError {
+pub enum ApiError {
     #[error("{}", .0.body_text())]
     BadQuery(#[from] QueryRejection),
     #[error(transparent)]
     Limit(#[from] LimitError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -172,8 +310,13 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::Limit(LimitError::TooManyStreams { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadQuery(_) | ApiError::Limit(_) => StatusCode::BAD_REQUEST,
-            ApiError::Internal(detail) => {
-                tracing::error!("REST request failed: {detail}");
+            ApiError::Source(SourceError::UnknownUser { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Source(SourceError::Unavailable { .. } | SourceError::Empty { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Source(SourceError::Inconsistent { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Source(SourceError::Failed { .. }) | ApiError::Internal(_) => {
+                tracing::error!("REST request failed: {self}");
                 let body = serde_json::json!({ "error": "internal server error" });
                 return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
             }
@@ -188,36 +331,43 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use bookstream::{BookRecommendation, catalog};
+
     use super::*;
 
-    #[test]
-    fn the_json_array_holds_the_catalog_books_in_order() {
-        let body = json_array(9, 0..30, 1 << 20).unwrap();
-        let books: Vec<bookstream::BookRecommendation> = serde_json::from_slice(&body).unwrap();
+    #[tokio::test]
+    async fn the_json_array_holds_the_catalog_books_in_order() {
+        let body = json_array(BookStream::generated(9, 0..30), 30, 1 << 20)
+            .await
+            .unwrap();
+        let books: Vec<BookRecommendation> = serde_json::from_slice(&body).unwrap();
         assert_eq!(books, catalog::books(9, 0..30).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn a_json_array_over_the_limit_is_refused_with_a_pointer_to_the_stream() {
-        let error = json_array(9, 0..1000, 4096).unwrap_err();
+    #[tokio::test]
+    async fn a_json_array_over_the_limit_is_refused_with_a_pointer_to_the_stream() {
+        let error = json_array(BookStream::generated(9, 0..1000), 1000, 4096)
+            .await
+            .unwrap_err();
         assert!(
             error.to_string().contains("/recommendations/stream"),
             "{error}"
         );
     }
 
-    #[test]
-    fn ndjson_chunks_split_the_books_without_losing_or_repeating_any() {
-        let text: Vec<u8> = ndjson_chunks(2, 0..2500)
+    #[tokio::test]
+    async fn ndjson_chunks_split_the_books_without_losing_or_repeating_any() {
+        let chunks: Vec<Bytes> = NdjsonChunks::new(BookStream::generated(2, 0..2500))
             .map(|chunk| chunk.unwrap())
-            .flat_map(|chunk| chunk.to_vec())
-            .collect();
-        let books: Vec<bookstream::BookRecommendation> = text
-            .split(|byte| *byte == b'\n')
+            .collect()
+            .await;
+        assert_eq!(chunks.len(), 3);
+        let books: Vec<BookRecommendation> = chunks
+            .iter()
+            .flat_map(|chunk| chunk.split(|byte| *byte == b'\n'))
             .filter(|line| !line.is_empty())
             .map(|line| serde_json::from_slice(line).unwrap())
             .collect();
         assert_eq!(books, catalog::books(2, 0..2500).collect::<Vec<_>>());
-        assert_eq!(ndjson_chunks(2, 0..2500).count(), 3);
     }
 }

@@ -1,7 +1,8 @@
 use std::{net::SocketAddr, pin::Pin, sync::mpsc, thread};
 
 use bookstream::{
-    BookRecommendation, BookRecommendations, RecommendationRequest, catalog,
+    BookRecommendations, RecommendationRequest,
+    book::OutgoingBook,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
 };
 use bookstream_client::sink::{Format, partial_path};
@@ -213,7 +214,7 @@ struct FaultyService {
     sent: std::sync::Mutex<Option<oneshot::Sender<()>>>,
 }
 
-type BookStream = Pin<Box<dyn Stream<Item = Result<BookRecommendation, Status>> + Send>>;
+type BookStream = Pin<Box<dyn Stream<Item = Result<OutgoingBook, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Recommendations for FaultyService {
@@ -242,13 +243,14 @@ impl Recommendations for FaultyService {
                     if let Some(sent) = sent {
                         let _ = sent.send(());
                     }
-                    std::future::pending::<Result<BookRecommendation, Status>>().await
+                    std::future::pending::<Result<OutgoingBook, Status>>().await
                 })
                 .boxed(),
             ),
         };
         let end = start_at.saturating_add(count).min(max_results);
-        let books = stream::iter(catalog::books(user_id, start_at..end).map(Ok));
+        let books =
+            stream::iter((start_at..end).map(move |id| Ok(OutgoingBook::Catalog { user_id, id })));
         Ok(Response::new(books.chain(tail).boxed()))
     }
 

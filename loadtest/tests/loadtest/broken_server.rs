@@ -5,7 +5,9 @@ use std::pin::Pin;
 
 use axum::{Router, extract::Query, routing::get};
 use bookstream::{
-    BookRecommendation, BookRecommendations, RecommendationRequest, catalog,
+    BookRecommendations, RecommendationRequest,
+    book::OutgoingBook,
+    catalog,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
 };
 use bookstream_loadtest::outcome::FailureKind;
@@ -26,13 +28,19 @@ fn short(request: &RecommendationRequest) -> catalog::Books {
 
 #[tonic::async_trait]
 impl Recommendations for OneShort {
-    type RecommendStream = Pin<Box<dyn Stream<Item = Result<BookRecommendation, Status>> + Send>>;
+    type RecommendStream = Pin<Box<dyn Stream<Item = Result<OutgoingBook, Status>> + Send>>;
 
     async fn recommend(
         &self,
         request: Request<RecommendationRequest>,
     ) -> Result<Response<Self::RecommendStream>, Status> {
-        let books = short(request.get_ref()).map(Ok);
+        let user_id = request.get_ref().user_id;
+        let books = short(request.get_ref()).map(move |book| {
+            Ok(OutgoingBook::Catalog {
+                user_id,
+                id: book.id,
+            })
+        });
         Ok(Response::new(Box::pin(futures::stream::iter(books))))
     }
 

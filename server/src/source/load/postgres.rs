@@ -1,0 +1,166 @@
+//! The PostgreSQL bulk path: one transaction, `COPY … FROM STDIN (FORMAT binary)`.
+
+use bookstream::catalog;
+use futures::pin_mut;
+use tokio_postgres::{
+    NoTls,
+    binary_copy::BinaryCopyInWriter,
+    types::{ToSql, Type},
+};
+
+use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
+use crate::source::spec::PostgresUrl;
+
+mod migrations {
+    refinery::embed_migrations!("src/source/migrations/postgres");
+}
+
+/// Loads `request` into the database at `url`.
+pub(super) async fn load(
+    url: &PostgresUrl,
+    request: LoadRequest,
+    progress: &Progress,
+) -> Result<(), LoadError> {
+    let store = url.redacted().to_owned();
+    let fail = |error: tokio_postgres::Error| LoadError::Postgres {
+        store: store.clone(),
+        reason: describe(&error),
+    };
+    let mut config = url.config().clone();
+    config.application_name("bookstream-load");
+    let (mut client, connection) = config.connect(NoTls).await.map_err(fail)?;
+    let connection = tokio::spawn(connection);
+
+    migrations::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|error| LoadError::Migration {
+            store: store.clone(),
+            reason: error.to_string(),
+        })?;
+
+    let transaction = client.transaction().await.map_err(fail)?;
+    // Readers go on reading the old lists; a second loader waits its turn.
+    transaction
+        .batch_execute(
+            "LOCK TABLE books, recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .await
+        .map_err(fail)?;
+    let (first, last) = (stored(request.users.first), stored(request.users.last));
+    transaction
+        .execute(
+            "DELETE FROM books WHERE book_id IN
+                 (SELECT book_id FROM recommendations WHERE user_id BETWEEN $1 AND $2)",
+            &[&first, &last],
+        )
+        .await
+        .map_err(fail)?;
+    for table in ["recommendations", "recommendation_lists"] {
+        transaction
+            .execute(
+                &format!("DELETE FROM {table} WHERE user_id BETWEEN $1 AND $2"),
+                &[&first, &last],
+            )
+            .await
+            .map_err(fail)?;
+    }
+    let first_book_id: i64 = transaction
+        .query_one("SELECT coalesce(max(book_id), 0) + 1 FROM books", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(fail)?;
+
+    progress.phase("copying books");
+    let sink = transaction
+        .copy_in(
+            "COPY books (book_id, title, author, isbn13, year, genre) FROM STDIN (FORMAT binary)",
+        )
+        .await
+        .map_err(fail)?;
+    let books = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+        ],
+    );
+    pin_mut!(books);
+    let mut book_id = first_book_id;
+    for user in request.users.iter() {
+        for book in catalog::books(user, 0..request.books) {
+            let year = i32::try_from(book.year).unwrap_or(i32::MAX);
+            let row: [&(dyn ToSql + Sync); 6] = [
+                &book_id,
+                &book.title,
+                &book.author,
+                &book.isbn13,
+                &year,
+                &book.genre,
+            ];
+            books.as_mut().write(&row).await.map_err(fail)?;
+            book_id += 1;
+            if (book.id + 1) % PROGRESS_BATCH == 0 {
+                progress.advance(PROGRESS_BATCH);
+            }
+        }
+        progress.advance(request.books % PROGRESS_BATCH);
+    }
+    books.finish().await.map_err(fail)?;
+
+    // The lists need no catalog text: rank, book and score follow from the order.
+    progress.phase("copying lists");
+    progress.restart();
+    let sink = transaction
+        .copy_in("COPY recommendations (user_id, rank, book_id, score) FROM STDIN (FORMAT binary)")
+        .await
+        .map_err(fail)?;
+    let lists = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::FLOAT4]);
+    pin_mut!(lists);
+    let mut book_id = first_book_id;
+    for user in request.users.iter() {
+        let user_id = stored(user);
+        for rank in 0..request.books {
+            let (stored_rank, score) = (stored(rank), catalog::score(rank));
+            let row: [&(dyn ToSql + Sync); 4] = [&user_id, &stored_rank, &book_id, &score];
+            lists.as_mut().write(&row).await.map_err(fail)?;
+            book_id += 1;
+            if (rank + 1) % PROGRESS_BATCH == 0 {
+                progress.advance(PROGRESS_BATCH);
+            }
+        }
+        progress.advance(request.books % PROGRESS_BATCH);
+    }
+    lists.finish().await.map_err(fail)?;
+
+    transaction
+        .execute(
+            "INSERT INTO recommendation_lists (user_id, length)
+             SELECT user_id, $3 FROM generate_series($1::bigint, $2::bigint) AS user_id",
+            &[&first, &last, &stored(request.books)],
+        )
+        .await
+        .map_err(fail)?;
+    progress.phase("committing");
+    transaction.commit().await.map_err(fail)?;
+    drop(client);
+    // The connection task ends once the client is gone; its error, if any, was already seen.
+    let _ = connection.await;
+    Ok(())
+}
+
+/// Users, ranks and lengths are BIGINT; [`super::UserRange`] keeps users in range.
+fn stored(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}

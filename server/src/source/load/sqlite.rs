@@ -1,0 +1,119 @@
+//! The SQLite bulk path: one transaction, prepared statements, rows in key order.
+
+use std::path::Path;
+
+use bookstream::catalog;
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
+
+mod migrations {
+    refinery::embed_migrations!("src/source/migrations/sqlite");
+}
+
+/// Loads `request` into the SQLite file at `path`, creating it if need be.
+pub(super) fn load(
+    path: &Path,
+    request: LoadRequest,
+    progress: &Progress,
+) -> Result<(), LoadError> {
+    let store = format!("sqlite:{}", path.display());
+    let fail = |error: rusqlite::Error| LoadError::Sqlite {
+        store: store.clone(),
+        reason: error.to_string(),
+    };
+    let mut connection = Connection::open(path).map_err(fail)?;
+    // A large cache keeps the B-trees being appended to in memory for the
+    // whole load; the file is made durable once, at commit.
+    connection
+        .execute_batch("PRAGMA cache_size = -65536; PRAGMA synchronous = NORMAL;")
+        .map_err(fail)?;
+    migrations::migrations::runner()
+        .run(&mut connection)
+        .map_err(|error| LoadError::Migration {
+            store: store.clone(),
+            reason: error.to_string(),
+        })?;
+
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let (first, last) = (stored(request.users.first), stored(request.users.last));
+    transaction
+        .execute(
+            "DELETE FROM books WHERE book_id IN
+                 (SELECT book_id FROM recommendations WHERE user_id BETWEEN ?1 AND ?2)",
+            params![first, last],
+        )
+        .map_err(fail)?;
+    for table in ["recommendations", "recommendation_lists"] {
+        transaction
+            .execute(
+                &format!("DELETE FROM {table} WHERE user_id BETWEEN ?1 AND ?2"),
+                params![first, last],
+            )
+            .map_err(fail)?;
+    }
+    let mut next_book_id: i64 = transaction
+        .query_row(
+            "SELECT coalesce(max(book_id), 0) + 1 FROM books",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(fail)?;
+
+    progress.phase("loading");
+    {
+        let mut insert_book = transaction
+            .prepare(
+                "INSERT INTO books (book_id, title, author, isbn13, year, genre)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(fail)?;
+        let mut insert_recommendation = transaction
+            .prepare(
+                "INSERT INTO recommendations (user_id, rank, book_id, score) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(fail)?;
+        let mut insert_list = transaction
+            .prepare(
+                "INSERT INTO recommendation_lists (user_id, length, loaded_at)
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            )
+            .map_err(fail)?;
+        for user in request.users.iter() {
+            let user_id = stored(user);
+            for book in catalog::books(user, 0..request.books) {
+                insert_book
+                    .execute(params![
+                        next_book_id,
+                        book.title,
+                        book.author,
+                        book.isbn13,
+                        book.year,
+                        book.genre
+                    ])
+                    .map_err(fail)?;
+                insert_recommendation
+                    .execute(params![user_id, stored(book.id), next_book_id, book.score])
+                    .map_err(fail)?;
+                next_book_id += 1;
+                if (book.id + 1) % PROGRESS_BATCH == 0 {
+                    progress.advance(PROGRESS_BATCH);
+                }
+            }
+            progress.advance(request.books % PROGRESS_BATCH);
+            insert_list
+                .execute(params![user_id, stored(request.books)])
+                .map_err(fail)?;
+        }
+    }
+    progress.phase("committing");
+    transaction.commit().map_err(fail)
+}
+
+/// Users, ranks and lengths are signed 64-bit in SQLite; [`super::UserRange`]
+/// keeps users in range, and no list is longer than `i64::MAX`.
+fn stored(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,230 @@
+//! The PostgreSQL store, through a pool of `tokio-postgres` connections.
+//! The pool connects lazily: a server whose database is down still starts,
+//! reports itself not serving, and serves as soon as the database is back.
+
+use std::{sync::Arc, time::Duration};
+
+use bookstream::book::{BookPage, BookView};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use futures::{TryStreamExt, future::BoxFuture};
+use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
+
+use super::{SourceError, spec::PostgresUrl, stream::PageReader};
+
+/// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
+/// what page 1 does.
+const PAGE_SQL: &str = "
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score
+    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+    WHERE r.user_id = $1 AND r.rank >= $2
+    ORDER BY r.rank
+    LIMIT $3";
+const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = $1";
+const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
+
+/// The name the server's connections carry in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "bookstream-server";
+/// Longest wait for a new connection, or for a free one from the pool.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A typical book is about 80 bytes of text.
+const TYPICAL_TEXT_BYTES: usize = 96;
+
+/// A PostgreSQL catalog behind a connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    name: String,
+}
+
+impl PostgresStore {
+    /// Prepares a pool of up to `pool_size` connections; none is opened yet.
+    pub fn connect(url: &PostgresUrl, pool_size: usize) -> Self {
+        let mut config = url.config().clone();
+        config
+            .application_name(APPLICATION_NAME)
+            .connect_timeout(CONNECT_TIMEOUT);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the database closed is noticed and replaced on checkout.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .expect("a pool with a runtime accepts timeouts");
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                name: url.redacted().to_owned(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The length of `user_id`'s list, or why there is none.
+    pub async fn list_length(&self, user_id: u64) -> Result<u64, SourceError> {
+        let Ok(user) = i64::try_from(user_id) else {
+            // No such user can be stored: a BIGINT is signed.
+            return Err(self.unknown_user(user_id));
+        };
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(LIST_LENGTH_SQL)
+            .await
+            .map_err(|error| self.error(&error))?;
+        let row = client
+            .query_opt(&statement, &[&user])
+            .await
+            .map_err(|error| self.error(&error))?;
+        match row {
+            Some(row) => {
+                let length: i64 = row.try_get(0).map_err(|error| self.error(&error))?;
+                Ok(u64::try_from(length).unwrap_or(0))
+            }
+            None => {
+                self.check_with(&client).await?;
+                Err(self.unknown_user(user_id))
+            }
+        }
+    }
+
+    /// Whether the store can serve: reachable, with a schema and at least one list.
+    pub async fn check(&self) -> Result<(), SourceError> {
+        let client = self.client().await?;
+        self.check_with(&client).await
+    }
+
+    async fn check_with(&self, client: &deadpool_postgres::Client) -> Result<(), SourceError> {
+        let any: bool = client
+            .query_one(ANY_LIST_SQL, &[])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|error| self.error(&error))?;
+        if any {
+            Ok(())
+        } else {
+            Err(SourceError::Empty {
+                store: self.name().to_owned(),
+            })
+        }
+    }
+
+    /// The keyset page reader for streams.
+    pub fn reader(&self) -> Arc<dyn PageReader> {
+        Arc::new(self.clone())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, SourceError> {
+        self.inner.pool.get().await.map_err(|error| match error {
+            PoolError::Backend(error) => self.error(&error),
+            other => SourceError::Unavailable {
+                store: self.name().to_owned(),
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    async fn read(&self, user_id: i64, from: i64, limit: i64) -> Result<BookPage, SourceError> {
+        let fail = |error: tokio_postgres::Error| self.error(&error);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(PAGE_SQL).await.map_err(fail)?;
+        let parameters: [&(dyn ToSql + Sync); 3] = [&user_id, &from, &limit];
+        let rows = client
+            .query_raw(&statement, parameters)
+            .await
+            .map_err(fail)?;
+        futures::pin_mut!(rows);
+        let capacity = usize::try_from(limit).unwrap_or(0);
+        let mut page = BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES);
+        while let Some(row) = rows.try_next().await.map_err(fail)? {
+            let rank: i64 = row.try_get(0).map_err(fail)?;
+            let year: i32 = row.try_get(4).map_err(fail)?;
+            let book = BookView {
+                id: u64::try_from(rank).unwrap_or(u64::MAX),
+                title: row.try_get(1).map_err(fail)?,
+                author: row.try_get(2).map_err(fail)?,
+                isbn13: row.try_get(3).map_err(fail)?,
+                year: u32::try_from(year).unwrap_or(0),
+                genre: row.try_get(5).map_err(fail)?,
+                score: row.try_get(6).map_err(fail)?,
+            };
+            page.push(book).map_err(|error| SourceError::Failed {
+                store: self.name().to_owned(),
+                reason: error.to_string(),
+            })?;
+        }
+        Ok(page)
+    }
+
+    fn unknown_user(&self, user_id: u64) -> SourceError {
+        SourceError::UnknownUser {
+            user_id,
+            store: self.name().to_owned(),
+        }
+    }
+
+    /// The driver's error in the catalog's words: a missing table means
+    /// nothing was loaded yet; a lost or refused connection, come back later.
+    fn error(&self, error: &tokio_postgres::Error) -> SourceError {
+        let store = self.name().to_owned();
+        let reason = describe(error);
+        match error.as_db_error().map(|db| db.code()) {
+            Some(&SqlState::UNDEFINED_TABLE) => SourceError::Empty { store },
+            Some(code) if is_unavailable(code) => SourceError::Unavailable { store, reason },
+            Some(_) => SourceError::Failed { store, reason },
+            // Not the database's answer: the connection itself failed.
+            None => SourceError::Unavailable { store, reason },
+        }
+    }
+}
+
+impl PageReader for PostgresStore {
+    fn read_page(
+        &self,
+        user_id: u64,
+        from: u64,
+        limit: u64,
+    ) -> BoxFuture<'static, Result<BookPage, SourceError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            let user = i64::try_from(user_id).map_err(|_| store.unknown_user(user_id))?;
+            let from = i64::try_from(from).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            store.read(user, from, limit).await
+        })
+    }
+
+    fn store(&self) -> &str {
+        self.name()
+    }
+}
+
+/// Codes that mean the database is going away or not there yet: resume elsewhere or later.
+fn is_unavailable(code: &SqlState) -> bool {
+    let class = code.code().get(..2).unwrap_or_default();
+    // 08: connection exceptions; 57: operator intervention (terminated
+    // backends, shutdowns, a database starting up); 53: out of resources.
+    matches!(class, "08" | "57" | "53")
+}
+
+/// The database's message, or the driver's for a failed connection.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}

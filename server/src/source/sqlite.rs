@@ -1,0 +1,287 @@
+//! The SQLite store: one file, opened read-only, read on blocking threads so
+//! the async workers never wait for the disk.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use bookstream::book::{BookPage, BookView};
+use futures::future::BoxFuture;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{SourceError, stream::PageReader};
+
+/// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
+/// what page 1 does.
+const PAGE_SQL: &str = "
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score
+    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+    WHERE r.user_id = ?1 AND r.rank >= ?2
+    ORDER BY r.rank
+    LIMIT ?3";
+const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = ?1";
+const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
+
+/// How long a reader waits while a loader commits, before it reports the store busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A typical book is about 80 bytes of text.
+const TYPICAL_TEXT_BYTES: usize = 96;
+
+/// Why the SQLite file cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the SQLite catalog {path}: {reason}")]
+pub struct OpenError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A read-only SQLite catalog with a pool of connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    name: String,
+}
+
+impl SqliteStore {
+    /// Opens `path` read-only, and checks at once that it is an SQLite
+    /// database, so a wrong file stops the server at start-up. A pool of up to
+    /// `connections` serves the readers (one per stream reading at once).
+    pub fn open(path: &Path, connections: u32) -> Result<Self, OpenError> {
+        let name = format!("sqlite:{}", path.display());
+        let fail = |reason: String| OpenError {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(fail(format!(
+                "there is no such file; create it with `server load --catalog {name}`"
+            )));
+        }
+        let probe = open_read_only(path).map_err(|error| fail(describe(&error)))?;
+        probe
+            .query_row("PRAGMA schema_version", [], |_| Ok(()))
+            .map_err(|error| fail(describe(&error)))?;
+        drop(probe);
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(read_only_flags())
+            .with_init(|connection| {
+                connection.busy_timeout(BUSY_TIMEOUT)?;
+                connection.execute_batch("PRAGMA query_only = ON;")
+            });
+        let pool = r2d2::Pool::builder()
+            .max_size(connections.max(1))
+            // Connections open on demand: an idle server holds one.
+            .min_idle(Some(1))
+            .connection_timeout(BUSY_TIMEOUT)
+            .build_unchecked(manager);
+        Ok(Self {
+            inner: Arc::new(Inner { pool, name }),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The length of `user_id`'s list, or why there is none.
+    pub async fn list_length(&self, user_id: u64) -> Result<u64, SourceError> {
+        let Ok(user) = i64::try_from(user_id) else {
+            // No such user can be stored: a SQLite integer is signed 64-bit.
+            return Err(self.unknown_user(user_id));
+        };
+        let store = self.clone();
+        self.blocking(move |connection| {
+            let length: Option<i64> = connection
+                .prepare_cached(LIST_LENGTH_SQL)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![user], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(|error| store.error(&error))?;
+            match length {
+                Some(length) => Ok(u64::try_from(length).unwrap_or(0)),
+                None => {
+                    store.check_on(connection)?;
+                    Err(store.unknown_user(user_id))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Whether the store can serve: reachable, with a schema and at least one list.
+    pub async fn check(&self) -> Result<(), SourceError> {
+        let store = self.clone();
+        self.blocking(move |connection| store.check_on(connection))
+            .await
+    }
+
+    fn check_on(&self, connection: &Connection) -> Result<(), SourceError> {
+        let any: bool = connection
+            .query_row(ANY_LIST_SQL, [], |row| row.get(0))
+            .map_err(|error| self.error(&error))?;
+        if any { Ok(()) } else { Err(self.empty()) }
+    }
+
+    /// The keyset page reader for streams.
+    pub fn reader(&self) -> Arc<dyn PageReader> {
+        Arc::new(self.clone())
+    }
+
+    /// Runs `work` with a pooled connection on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, SourceError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = store
+                .inner
+                .pool
+                .get()
+                .map_err(|error| SourceError::Unavailable {
+                    store: store.name().to_owned(),
+                    reason: format!("no connection: {error}"),
+                })?;
+            work(&connection)
+        })
+        .await
+        .map_err(|error| SourceError::Failed {
+            store: self.name().to_owned(),
+            reason: format!("the reader stopped: {error}"),
+        })?
+    }
+
+    fn read_page_on(
+        &self,
+        connection: &Connection,
+        user_id: i64,
+        from: i64,
+        limit: i64,
+    ) -> Result<BookPage, SourceError> {
+        let fail = |error: rusqlite::Error| self.error(&error);
+        let mut statement = connection.prepare_cached(PAGE_SQL).map_err(fail)?;
+        let mut rows = statement
+            .query(params![user_id, from, limit])
+            .map_err(fail)?;
+        let capacity = usize::try_from(limit).unwrap_or(0);
+        let mut page = BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES);
+        while let Some(row) = rows.next().map_err(fail)? {
+            let text = |column| -> Result<&str, rusqlite::Error> {
+                row.get_ref(column)?.as_str().map_err(|error| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        column,
+                        row.get_ref(column)
+                            .map_or(rusqlite::types::Type::Null, |value| value.data_type()),
+                        Box::new(error),
+                    )
+                })
+            };
+            let book = BookView {
+                id: u64::try_from(row.get::<_, i64>(0).map_err(fail)?).unwrap_or(u64::MAX),
+                title: text(1).map_err(fail)?,
+                author: text(2).map_err(fail)?,
+                isbn13: text(3).map_err(fail)?,
+                year: u32::try_from(row.get::<_, i64>(4).map_err(fail)?).unwrap_or(0),
+                genre: text(5).map_err(fail)?,
+                score: row.get::<_, f64>(6).map_err(fail)? as f32,
+            };
+            page.push(book).map_err(|error| SourceError::Failed {
+                store: self.name().to_owned(),
+                reason: error.to_string(),
+            })?;
+        }
+        Ok(page)
+    }
+
+    fn unknown_user(&self, user_id: u64) -> SourceError {
+        SourceError::UnknownUser {
+            user_id,
+            store: self.name().to_owned(),
+        }
+    }
+
+    fn empty(&self) -> SourceError {
+        SourceError::Empty {
+            store: self.name().to_owned(),
+        }
+    }
+
+    /// SQLite's error in the catalog's words: a missing table means nothing
+    /// was loaded yet; a busy or unreadable file means come back later.
+    fn error(&self, error: &rusqlite::Error) -> SourceError {
+        let store = self.name().to_owned();
+        if let rusqlite::Error::SqliteFailure(failure, message) = error {
+            if message
+                .as_deref()
+                .is_some_and(|message| message.starts_with("no such table"))
+            {
+                return SourceError::Empty { store };
+            }
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ) {
+                return SourceError::Unavailable {
+                    store,
+                    reason: describe(error),
+                };
+            }
+        }
+        SourceError::Failed {
+            store,
+            reason: describe(error),
+        }
+    }
+}
+
+impl PageReader for SqliteStore {
+    fn read_page(
+        &self,
+        user_id: u64,
+        from: u64,
+        limit: u64,
+    ) -> BoxFuture<'static, Result<BookPage, SourceError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            let user = i64::try_from(user_id).map_err(|_| store.unknown_user(user_id))?;
+            let from = i64::try_from(from).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let reader = store.clone();
+            store
+                .blocking(move |connection| reader.read_page_on(connection, user, from, limit))
+                .await
+        })
+    }
+
+    fn store(&self) -> &str {
+        self.name()
+    }
+}
+
+fn read_only_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(path, read_only_flags())
+}
+
+/// SQLite's own words for a failure, without the Rust wrapper's.
+fn describe(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, Some(message)) => {
+            format!("{message} ({:?})", failure.code)
+        }
+        rusqlite::Error::SqliteFailure(failure, None) => failure.to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,307 @@
+//! The one stream of books every edge consumes, whatever the source.
+//!
+//! Generated books are handles made on demand. Store books arrive in pages
+//! read by keyset (`rank >= next`, never OFFSET): while one page is being
+//! sent, the next is read, and no further, so the database round trip
+//! overlaps the network and memory holds about two pages for any n. When the
+//! caller leaves, the stream is dropped with its pending read, and reading stops.
+
+use std::{
+    future::Future,
+    ops::Range,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use bookstream::book::{BookPage, OutgoingBook};
+use futures::{Stream, future::BoxFuture};
+use tokio::task::JoinHandle;
+
+use super::SourceError;
+
+/// Reads pages of one store by keyset.
+pub trait PageReader: Send + Sync + 'static {
+    /// Up to `limit` books of `user_id` from rank `from` on, in rank order.
+    fn read_page(
+        &self,
+        user_id: u64,
+        from: u64,
+        limit: u64,
+    ) -> BoxFuture<'static, Result<BookPage, SourceError>>;
+
+    /// The store's password-free name, for error messages.
+    fn store(&self) -> &str;
+}
+
+/// The books of one request, in rank order.
+pub enum BookStream {
+    Generated { user_id: u64, ids: Range<u64> },
+    Paged(PagedBooks),
+}
+
+impl BookStream {
+    pub fn generated(user_id: u64, ids: Range<u64>) -> Self {
+        BookStream::Generated { user_id, ids }
+    }
+}
+
+impl Stream for BookStream {
+    type Item = Result<OutgoingBook, SourceError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            BookStream::Generated { user_id, ids } => Poll::Ready(ids.next().map(|id| {
+                Ok(OutgoingBook::Catalog {
+                    user_id: *user_id,
+                    id,
+                })
+            })),
+            BookStream::Paged(paged) => Pin::new(paged).poll_next(cx),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            BookStream::Generated { ids, .. } => ids.size_hint(),
+            BookStream::Paged(_) => (0, None),
+        }
+    }
+}
+
+/// A user's books read page by page, one page ahead.
+pub struct PagedBooks {
+    reader: Arc<dyn PageReader>,
+    user_id: u64,
+    page_size: u64,
+    /// The first rank not yet asked for.
+    next_read: u64,
+    /// The rank after the last one to send.
+    end: u64,
+    /// The rank the next page must start at.
+    expected: u64,
+    current: Option<Arc<BookPage>>,
+    position: usize,
+    pending: Option<JoinHandle<Result<BookPage, SourceError>>>,
+    finished: bool,
+}
+
+impl PagedBooks {
+    /// Starts reading the first page of `ranks` at once.
+    pub fn start(
+        reader: Arc<dyn PageReader>,
+        user_id: u64,
+        ranks: Range<u64>,
+        page_size: u64,
+    ) -> Self {
+        let mut books = Self {
+            reader,
+            user_id,
+            page_size: page_size.max(1),
+            next_read: ranks.start,
+            end: ranks.end,
+            expected: ranks.start,
+            current: None,
+            position: 0,
+            pending: None,
+            finished: false,
+        };
+        books.read_ahead();
+        books
+    }
+
+    /// Asks for the next page, if any is left.
+    fn read_ahead(&mut self) {
+        if self.next_read >= self.end {
+            return;
+        }
+        let limit = self.page_size.min(self.end - self.next_read);
+        let read = self.reader.read_page(self.user_id, self.next_read, limit);
+        self.next_read += limit;
+        // Spawned, so the read runs while the current page is being sent.
+        self.pending = Some(tokio::spawn(read));
+    }
+
+    /// Checks that a page holds exactly the ranks asked for, in order.
+    fn accept(&mut self, page: &BookPage) -> Result<(), SourceError> {
+        let first = self.expected;
+        let asked = self.page_size.min(self.end - first);
+        let inconsistent = |detail: String| SourceError::Inconsistent {
+            store: self.reader.store().to_owned(),
+            detail,
+        };
+        let got = page.len() as u64;
+        match page.get(0) {
+            Some(book) if book.id != first => {
+                return Err(inconsistent(format!(
+                    "user {}'s list skips from rank {} to {}",
+                    self.user_id,
+                    first.saturating_sub(1),
+                    book.id
+                )));
+            }
+            _ => {}
+        }
+        if page.last_id().is_some_and(|last| last != first + got - 1) || got > asked {
+            return Err(inconsistent(format!(
+                "user {}'s ranks from {first} are not consecutive",
+                self.user_id
+            )));
+        }
+        if got < asked {
+            return Err(inconsistent(format!(
+                "user {}'s list ends at rank {} but its length says {}",
+                self.user_id,
+                first + got,
+                self.end
+            )));
+        }
+        self.expected = first + got;
+        Ok(())
+    }
+}
+
+impl Stream for PagedBooks {
+    type Item = Result<OutgoingBook, SourceError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(page) = &self.current {
+                if self.position < page.len() {
+                    let book = OutgoingBook::Row {
+                        page: page.clone(),
+                        index: self.position,
+                    };
+                    self.position += 1;
+                    return Poll::Ready(Some(Ok(book)));
+                }
+                self.current = None;
+            }
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            let Some(pending) = self.pending.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let read = ready!(Pin::new(pending).poll(cx));
+            self.pending = None;
+            let page = match read {
+                Ok(Ok(page)) => self.accept(&page).map(|()| page),
+                Ok(Err(error)) => Err(error),
+                Err(join_error) => Err(SourceError::Failed {
+                    store: self.reader.store().to_owned(),
+                    reason: format!("the page reader stopped: {join_error}"),
+                }),
+            };
+            match page {
+                Ok(page) => {
+                    self.read_ahead();
+                    self.current = Some(Arc::new(page));
+                    self.position = 0;
+                }
+                Err(error) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PagedBooks {
+    fn drop(&mut self) {
+        // The caller left: the read in flight is of no use to anyone.
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bookstream::catalog;
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// Pages from the generated catalog, recording every read, optionally
+    /// leaving a rank out to play a store whose rows break the rules.
+    #[derive(Default)]
+    struct CatalogPages {
+        reads: Mutex<Vec<(u64, u64)>>,
+        missing_rank: Option<u64>,
+    }
+
+    impl PageReader for CatalogPages {
+        fn read_page(
+            &self,
+            user_id: u64,
+            from: u64,
+            limit: u64,
+        ) -> BoxFuture<'static, Result<BookPage, SourceError>> {
+            self.reads.lock().unwrap().push((from, limit));
+            let mut page = BookPage::default();
+            for book in catalog::books(user_id, from..from + limit) {
+                if Some(book.id) != self.missing_rank {
+                    page.push(book.view()).unwrap();
+                }
+            }
+            Box::pin(async move { Ok(page) })
+        }
+
+        fn store(&self) -> &str {
+            "test pages"
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_are_read_by_keyset_and_yield_every_book_in_order() {
+        let reader = Arc::new(CatalogPages::default());
+        let books: Vec<_> = PagedBooks::start(reader.clone(), 4, 5..2505, 1000)
+            .map(|book| book.unwrap().to_message())
+            .collect()
+            .await;
+        assert_eq!(books, catalog::books(4, 5..2505).collect::<Vec<_>>());
+        assert_eq!(
+            *reader.reads.lock().unwrap(),
+            [(5, 1000), (1005, 1000), (2005, 500)]
+        );
+    }
+
+    #[tokio::test]
+    async fn at_most_one_page_is_read_ahead_of_the_one_being_sent() {
+        let reader = Arc::new(CatalogPages::default());
+        let mut books = PagedBooks::start(reader.clone(), 1, 0..10_000, 100);
+        for _ in 0..150 {
+            books.next().await.unwrap().unwrap();
+        }
+        // Sending page 2 (ranks 100..200): page 3 may be read, page 4 not yet.
+        assert!(reader.reads.lock().unwrap().len() <= 3);
+        drop(books);
+    }
+
+    #[tokio::test]
+    async fn a_gap_in_the_ranks_ends_the_stream_with_an_error() {
+        let reader = Arc::new(CatalogPages {
+            missing_rank: Some(150),
+            ..CatalogPages::default()
+        });
+        let results: Vec<_> = PagedBooks::start(reader, 1, 0..300, 100).collect().await;
+        assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 100);
+        assert!(matches!(
+            results.last(),
+            Some(Err(SourceError::Inconsistent { .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn generated_books_are_handles_of_the_catalog() {
+        let books: Vec<_> = BookStream::generated(3, 7..12)
+            .map(|book| book.unwrap().to_message())
+            .collect()
+            .await;
+        assert_eq!(books, catalog::books(3, 7..12).collect::<Vec<_>>());
+    }
+}

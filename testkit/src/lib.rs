@@ -1,0 +1,11 @@
+//! Test support shared by Bookstream's test suites: the real dependencies
+//! users run Bookstream with, started privately for the tests.
+
+pub mod postgres;
+
+/// Whether a missing dependency fails the tests instead of skipping them:
+/// under CI (`CI` set), or when asked for with `BOOKSTREAM_REQUIRE_<WHAT>`.
+pub fn required(what: &str) -> bool {
+    std::env::var_os("CI").is_some()
+        || std::env::var_os(format!("BOOKSTREAM_REQUIRE_{what}")).is_some()
+}
