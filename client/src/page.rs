@@ -15,6 +15,7 @@ table { border-collapse: collapse; margin: 1rem 0; }
 th, td { text-align: left; padding: .25rem .75rem .25rem 0; border-bottom: 1px solid #ddd; }
 code { background: #f4f4f4; padding: 0 .25rem; }
 .failed { color: #a40000; }
+.note { background: #fff8e0; padding: .5rem .75rem; }
 ";
 
 /// What the landing page says about this client's configuration.
@@ -57,9 +58,16 @@ pub fn report(report: &RunReport) -> Markup {
         "Books received",
         html! {
             h1 { (thousands(report.received)) " books received" }
+            @if report.user_has_fewer() {
+                p .note {
+                    "User " (report.user_id) " has " (thousands(report.received)) " recommendations, fewer than the "
+                    (thousands(report.requested)) " asked for: all of them were received."
+                }
+            }
             table {
                 tr { th { "User" } td { (report.user_id) } }
-                tr { th { "Books" } td { (thousands(report.received)) } }
+                tr { th { "Requested" } td { (thousands(report.requested)) } }
+                tr { th { "Received" } td { (thousands(report.received)) } }
                 tr { th { "Elapsed" } td { (format!("{:.3}", report.elapsed.as_secs_f64())) " s" } }
                 tr { th { "Rate" } td { (thousands(report.books_per_second() as u64)) " books/s" } }
                 tr { th { "Retries" } td { (report.retries) } }

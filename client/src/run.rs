@@ -50,10 +50,13 @@ pub struct RunRequest {
     pub idle_timeout: Duration,
 }
 
-/// A run that delivered every requested book into the output file.
+/// A run that delivered every book the server had for it into the output
+/// file: `requested` of them, or all of the user's list when it is shorter.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub user_id: u64,
+    /// The n of `GET /{n}`.
+    pub requested: u64,
     pub received: u64,
     pub file: PathBuf,
     pub format: Format,
@@ -66,6 +69,11 @@ pub struct RunReport {
 impl RunReport {
     pub fn books_per_second(&self) -> f64 {
         rate(self.received, self.elapsed)
+    }
+
+    /// Whether the user's list held fewer books than were asked for.
+    pub fn user_has_fewer(&self) -> bool {
+        self.received < self.requested
     }
 }
 
@@ -180,13 +188,25 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
     let mut attempt = open(upstream, request, 0, &mut retries).await?;
     let mut sink = FileSink::create(&request.output, request.format)?;
 
+    // Until a server says otherwise, the result holds the books asked for.
+    let mut total = request.count;
     let stopped_by = loop {
         let written_before = sink.written();
-        let Attempt { stream, server } = attempt;
-        let (cause, retryable) = match consume(stream, &mut sink, request, &mut progress).await? {
-            StreamEnd::Complete => break None,
-            StreamEnd::Broken { cause, retryable } => (cause, retryable),
-        };
+        let Attempt {
+            stream,
+            server,
+            count,
+        } = attempt;
+        // Completeness is judged by what the server announced: a user's list
+        // may be shorter than n. This attempt started at `written_before`.
+        if let Some(count) = count {
+            total = written_before.saturating_add(count).min(request.count);
+        }
+        let (cause, retryable) =
+            match consume(stream, &mut sink, total, request, &mut progress).await? {
+                StreamEnd::Complete => break None,
+                StreamEnd::Broken { cause, retryable } => (cause, retryable),
+            };
         // Resume elsewhere if there is an elsewhere.
         upstream.mark_broken(server);
         if !(retryable && retries.left()) {
@@ -211,6 +231,7 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
             let file = finish(move || sink.commit()).await?;
             Ok(RunReport {
                 user_id: request.user_id,
+                requested: request.count,
                 received,
                 file,
                 format: request.format,
@@ -228,7 +249,7 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
                 }
             };
             Err(RunError::Interrupted {
-                requested: request.count,
+                requested: total,
                 received,
                 retries,
                 cause,
@@ -238,10 +259,12 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
     }
 }
 
-/// Writes one attempt's books into the sink until the stream ends.
+/// Writes one attempt's books into the sink until the stream ends; the
+/// result is complete once `total` books are in the sink.
 async fn consume(
     mut stream: Streaming<BookRecommendation>,
     sink: &mut FileSink,
+    total: u64,
     request: &RunRequest,
     progress: &mut Progress,
 ) -> Result<StreamEnd, SinkError> {
@@ -265,7 +288,7 @@ async fn consume(
         };
         let book = match next {
             Ok(Some(book)) => book,
-            Ok(None) if sink.written() == request.count => return Ok(StreamEnd::Complete),
+            Ok(None) if sink.written() == total => return Ok(StreamEnd::Complete),
             Ok(None) => {
                 return Ok(StreamEnd::Broken {
                     cause: "the server ended the stream early".to_owned(),
@@ -279,7 +302,7 @@ async fn consume(
                 });
             }
         };
-        if book.id != sink.written() || book.id >= request.count {
+        if book.id != sink.written() || book.id >= total {
             // A server that sends the wrong book cannot be trusted to resume either.
             return Ok(StreamEnd::Broken {
                 cause: format!(

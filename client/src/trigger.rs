@@ -213,6 +213,7 @@ impl Answer {
             return Html(page::report(report).into_string()).into_response();
         }
         Json(json!({
+            "requested": report.requested,
             "received": report.received,
             "user_id": report.user_id,
             "file": report.file,
@@ -237,6 +238,10 @@ impl Answer {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
                     }
                     UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),
+                    UpstreamError::NotFound { .. } => (StatusCode::NOT_FOUND, "No such user"),
+                    UpstreamError::NotReady { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Server not ready")
+                    }
                     UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
                 };
                 self.failure(status, title, &message, None)

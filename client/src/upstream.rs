@@ -46,6 +46,10 @@ pub enum UpstreamError {
     MissingCa { endpoint: String },
     #[error("the recommendation server refused the request: {}", .status.message())]
     Refused { status: Status },
+    #[error("{}", .status.message())]
+    NotFound { status: Status },
+    #[error("the recommendation server cannot serve books yet: {}", .status.message())]
+    NotReady { status: Status },
     #[error("the recommendation server failed: {} ({:?})", .status.message(), .status.code())]
     Failed { status: Status },
 }
@@ -58,6 +62,8 @@ impl UpstreamError {
             UpstreamError::Unreachable { .. } => true,
             UpstreamError::Failed { status } => is_retryable(status),
             UpstreamError::Refused { .. }
+            | UpstreamError::NotFound { .. }
+            | UpstreamError::NotReady { .. }
             | UpstreamError::InvalidEndpoint { .. }
             | UpstreamError::NoServers
             | UpstreamError::InvalidToken
@@ -138,10 +144,13 @@ impl Interceptor for BearerToken {
     }
 }
 
-/// An opened stream, and which server it comes from.
+/// An opened stream, which server it comes from, and how many books it announced.
 pub struct Attempt {
     pub stream: Streaming<BookRecommendation>,
     pub server: ServerId,
+    /// The books this stream will send (the `bookstream-count` header), when
+    /// the server said; a user's list may hold fewer books than asked for.
+    pub count: Option<u64>,
 }
 
 /// One of the configured servers.
@@ -245,10 +254,18 @@ impl Upstream {
             start_at,
         };
         match server.recommendations.clone().recommend(request).await {
-            Ok(response) => Ok(Attempt {
-                stream: response.into_inner(),
-                server: id,
-            }),
+            Ok(response) => {
+                let count = response
+                    .metadata()
+                    .get(bookstream::COUNT_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse().ok());
+                Ok(Attempt {
+                    stream: response.into_inner(),
+                    server: id,
+                    count,
+                })
+            }
             Err(status) => {
                 let error = classify(&server.url, status);
                 if matches!(error, UpstreamError::Unreachable { .. }) {
@@ -321,6 +338,8 @@ fn classify(url: &str, status: Status) -> UpstreamError {
         Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
             UpstreamError::Refused { status }
         }
+        Code::NotFound => UpstreamError::NotFound { status },
+        Code::FailedPrecondition => UpstreamError::NotReady { status },
         _ => UpstreamError::Failed { status },
     }
 }
