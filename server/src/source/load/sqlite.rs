@@ -39,19 +39,34 @@ pub(super) fn load(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
     let (first, last) = (stored(request.users.first), stored(request.users.last));
-    transaction
-        .execute(
-            "DELETE FROM books WHERE book_id IN
-                 (SELECT book_id FROM recommendations WHERE user_id BETWEEN ?1 AND ?2)",
+    let others: i64 = transaction
+        .query_row(
+            "SELECT count(*) FROM recommendation_lists WHERE user_id NOT BETWEEN ?1 AND ?2",
             params![first, last],
+            |row| row.get(0),
         )
         .map_err(fail)?;
-    for table in ["recommendations", "recommendation_lists"] {
-        transaction
-            .execute(
-                &format!("DELETE FROM {table} WHERE user_id BETWEEN ?1 AND ?2"),
-                params![first, last],
-            )
+    let deletes: &[&str] = if others == 0 {
+        // Every list is replaced: SQLite empties a table without a WHERE at once.
+        &[
+            "DELETE FROM books",
+            "DELETE FROM recommendations",
+            "DELETE FROM recommendation_lists",
+        ]
+    } else {
+        &[
+            "DELETE FROM books WHERE book_id IN
+                 (SELECT book_id FROM recommendations WHERE user_id BETWEEN ?1 AND ?2)",
+            "DELETE FROM recommendations WHERE user_id BETWEEN ?1 AND ?2",
+            "DELETE FROM recommendation_lists WHERE user_id BETWEEN ?1 AND ?2",
+        ]
+    };
+    for delete in deletes {
+        let mut statement = transaction.prepare(delete).map_err(fail)?;
+        let bound = statement.parameter_count();
+        let values = [first, last];
+        statement
+            .execute(rusqlite::params_from_iter(&values[..bound]))
             .map_err(fail)?;
     }
     let mut next_book_id: i64 = transaction

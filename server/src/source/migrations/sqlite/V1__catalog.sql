@@ -12,11 +12,13 @@ CREATE TABLE books (
 
 -- A user's recommendations: rank 0 is the best match, then 1, 2, ... with no
 -- gaps. The primary key (user_id, rank) clusters a user's list in rank order,
--- so a stream seeks straight to any rank and reads on.
+-- so a stream seeks straight to any rank and reads on. book_id is not
+-- declared a foreign key: the loader writes both tables in one transaction,
+-- and an enforced key would make every deleted book scan this table.
 CREATE TABLE recommendations (
     user_id INTEGER NOT NULL,
     rank    INTEGER NOT NULL CHECK (rank >= 0),
-    book_id INTEGER NOT NULL REFERENCES books (book_id),
+    book_id INTEGER NOT NULL,
     score   REAL    NOT NULL,
     PRIMARY KEY (user_id, rank)
 ) WITHOUT ROWID;
