@@ -5,7 +5,9 @@
 use std::{sync::Arc, time::Duration};
 
 use bookstream::book::{BookPage, BookView};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use futures::{TryStreamExt, future::BoxFuture};
 use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
 
@@ -21,6 +23,17 @@ const PAGE_SQL: &str = "
     LIMIT $3";
 const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = $1";
 const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
+
+/// Session settings for keyset reads of a thousand rows. A page query that
+/// PostgreSQL re-plans for every page costs more to plan than to run, and
+/// the generic plan it would cache instead starts parallel workers per page;
+/// one plain generic plan, made once per connection, is the right plan for
+/// every page. Engines without these settings keep their own planners.
+const SESSION_SETTINGS: [&str; 3] = [
+    "SET plan_cache_mode = force_generic_plan",
+    "SET max_parallel_workers_per_gather = 0",
+    "SET jit = off",
+];
 
 /// The name the server's connections carry in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "bookstream-server";
@@ -56,6 +69,19 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    for setting in SESSION_SETTINGS {
+                        if let Err(error) = client.batch_execute(setting).await {
+                            if client.is_closed() {
+                                return Err(HookError::Backend(error));
+                            }
+                            tracing::debug!("the database ignores `{setting}`: {error}");
+                        }
+                    }
+                    Ok(())
+                })
+            }))
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
