@@ -1,8 +1,8 @@
 //! The server's command line; every flag also reads an environment variable.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{ffi::OsStr, net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::TypedValueParser, error::ErrorKind};
 
 use crate::source::{
     CatalogSpec, StoreOptions,
@@ -33,7 +33,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
     /// The store to fill: `sqlite:PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "BOOKSTREAM_CATALOG", hide_env_values = true)]
+    #[arg(long, env = "BOOKSTREAM_CATALOG", hide_env_values = true, value_parser = CatalogParser)]
     pub catalog: CatalogSpec,
 
     /// Users to load, inclusive: `7` or `1-3`.
@@ -112,7 +112,8 @@ pub struct ServerConfig {
         long,
         env = "BOOKSTREAM_CATALOG",
         default_value = "generated",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = CatalogParser
     )]
     pub catalog: CatalogSpec,
 
@@ -163,5 +164,31 @@ impl ServerConfig {
             max_results: self.max_results,
             max_message_bytes: self.max_message_bytes as usize,
         }
+    }
+}
+
+/// Parses `--catalog`. clap's own errors quote the value given, and a
+/// PostgreSQL URL may hold a password: these errors never quote it.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogParser;
+
+impl TypedValueParser for CatalogParser {
+    type Value = CatalogSpec;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<CatalogSpec, clap::Error> {
+        let text = value
+            .to_str()
+            .ok_or_else(|| clap::Error::raw(ErrorKind::InvalidUtf8, "--catalog is not UTF-8\n"))?;
+        text.parse().map_err(|error| {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("invalid value for --catalog: {error}\n"),
+            )
+        })
     }
 }

@@ -1,3 +1,5 @@
+use std::process::ExitCode;
+
 use anyhow::Context;
 use bookstream::display::thousands;
 use bookstream_server::{
@@ -8,9 +10,20 @@ use bookstream_server::{
 };
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     bookstream::memory::cap_malloc_arenas();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, every cause in it: what a person or a supervisor's log needs.
+            eprintln!("server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Some(Command::Load(args)) => runtime.block_on(fill(args)),

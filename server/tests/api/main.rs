@@ -8,5 +8,7 @@ mod auth;
 mod discovery;
 mod grpc;
 mod rest;
+mod store_faults;
+mod stores;
 mod support;
 mod twins;

@@ -1,14 +1,25 @@
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookstream::pb::recommendations_client::RecommendationsClient;
-use bookstream_server::{RunningServer, Server, ServerConfig};
+use bookstream_server::{
+    RunningServer, Server, ServerConfig,
+    source::{
+        CatalogSpec,
+        load::{self, LoadRequest},
+    },
+};
+use bookstream_testkit::postgres::{self, TestDatabase};
 use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 /// A server running in this process on free ports; stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) grpc_addr: SocketAddr,
     pub(crate) rest_addr: SocketAddr,
-    running: RunningServer,
+    /// The server this test runs in its own process; `None` for a real binary.
+    running: Option<RunningServer>,
 }
 
 pub(crate) fn config() -> ServerConfig {
@@ -31,11 +42,20 @@ pub(crate) async fn spawn_server_with(config: ServerConfig) -> TestServer {
     TestServer {
         grpc_addr: running.grpc_addr(),
         rest_addr: running.rest_addr(),
-        running,
+        running: Some(running),
     }
 }
 
 impl TestServer {
+    /// Talks to a server running elsewhere (a real `server` process).
+    pub(crate) fn attach(grpc_addr: SocketAddr, rest_addr: SocketAddr) -> Self {
+        Self {
+            grpc_addr,
+            rest_addr,
+            running: None,
+        }
+    }
+
     pub(crate) async fn grpc(&self) -> RecommendationsClient<Channel> {
         RecommendationsClient::connect(format!("http://{}", self.grpc_addr))
             .await
@@ -66,7 +86,9 @@ impl TestServer {
 
     /// Sends the server its shutdown signal, as Ctrl-C or SIGTERM would.
     pub(crate) fn begin_shutdown(&mut self) {
-        self.running.shut_down();
+        if let Some(running) = &self.running {
+            running.shut_down();
+        }
     }
 
     /// Streams in flight, as the server's health endpoint reports them.
@@ -119,4 +141,125 @@ pub(crate) async fn collect(
         books.push(book);
     }
     books
+}
+
+/// A store filled by `server load`'s own code, for one test.
+pub(crate) enum Store {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        database: TestDatabase,
+    },
+}
+
+impl Store {
+    /// A new SQLite file holding `books` books for each of `users`.
+    pub(crate) async fn sqlite(users: &str, books: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let store = Store::Sqlite { _dir: dir, path };
+        store.load(users, books).await;
+        store
+    }
+
+    /// A new PostgreSQL database holding `books` books for each of
+    /// `users`, or `None` where PostgreSQL is not installed (and not required).
+    pub(crate) async fn postgres(users: &str, books: u64) -> Option<Self> {
+        let database = postgres::shared()?.database().await;
+        let store = Store::Postgres { database };
+        store.load(users, books).await;
+        Some(store)
+    }
+
+    pub(crate) fn spec(&self) -> CatalogSpec {
+        let text = match self {
+            Store::Sqlite { path, .. } => format!("sqlite:{}", path.display()),
+            Store::Postgres { database } => database.url(),
+        };
+        text.parse().unwrap()
+    }
+
+    pub(crate) async fn load(&self, users: &str, books: u64) {
+        let request = LoadRequest {
+            users: users.parse().unwrap(),
+            books,
+        };
+        load::load(&self.spec(), request, &load::Progress::hidden())
+            .await
+            .unwrap();
+    }
+
+    /// A server on this store, with small pages so that streams cross pages.
+    pub(crate) async fn serve(&self) -> TestServer {
+        spawn_server_with(store_config(self.spec())).await
+    }
+
+    /// Rows in one of the store's tables.
+    pub(crate) async fn rows(&self, table: &str) -> u64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let count: i64 = match self {
+            Store::Sqlite { path, .. } => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(&sql, [], |row| row.get(0))
+                .unwrap(),
+            Store::Postgres { database } => database
+                .connect()
+                .await
+                .query_one(&sql, &[])
+                .await
+                .unwrap()
+                .get(0),
+        };
+        count as u64
+    }
+}
+
+/// A server configuration for `catalog`: pages of 100, health checked often.
+pub(crate) fn store_config(catalog: CatalogSpec) -> ServerConfig {
+    ServerConfig {
+        catalog,
+        page_size: 100,
+        catalog_check_interval: Duration::from_millis(50),
+        ..config()
+    }
+}
+
+impl TestServer {
+    /// What the gRPC health service says of the recommendations service.
+    pub(crate) async fn serving_status(&self) -> ServingStatus {
+        let request = HealthCheckRequest {
+            service: "recommendations.Recommendations".to_owned(),
+        };
+        HealthClient::new(self.channel().await)
+            .check(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    }
+
+    /// Polls the health service until it says `status`.
+    pub(crate) async fn wait_for_serving_status(&self, status: ServingStatus) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.serving_status().await;
+            if now == status {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still {now:?}, waiting for {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `GET /health`: its status code and body.
+    pub(crate) async fn health(&self) -> (u16, serde_json::Value) {
+        let response = reqwest::get(self.rest_url("/health")).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
 }
