@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod codec;
 pub mod display;
 pub mod memory;
+pub mod ready;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use bookstream_client::sink::Format;
+use bookstream_server::{config::CatalogParser, source::CatalogSpec};
 use clap::Parser;
 
 /// Times `GET /<n>` on the real client and server binaries against the floor
@@ -36,6 +37,28 @@ pub struct BenchOpts {
     /// Directory for the output files (default: a temporary directory, removed after).
     #[arg(long, env = "BOOKSTREAM_BENCH_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
+
+    /// Stores to stream from as well, beside the generated catalog:
+    /// `sqlite:PATH` or `postgres://…`, comma-separated. A store holding
+    /// fewer books for user 1 than the largest size is loaded first
+    /// (`server load --users 1`). PostgreSQL's own export of the same rows
+    /// (`psql \copy`) is timed too, where `psql` is on the PATH.
+    #[arg(long, env = "BOOKSTREAM_BENCH_CATALOG", value_delimiter = ',',
+          value_parser = CatalogParser, hide_env_values = true)]
+    pub catalog: Vec<CatalogSpec>,
+
+    /// Rows per database read to sweep on each store (e.g. 100,1000,10000),
+    /// at --sweep-books books; none by default.
+    #[arg(long, env = "BOOKSTREAM_BENCH_PAGE_SIZES", value_delimiter = ',')]
+    pub page_sizes: Vec<u64>,
+
+    /// Books per run of the page-size sweep.
+    #[arg(
+        long,
+        env = "BOOKSTREAM_BENCH_SWEEP_BOOKS",
+        default_value_t = 1_000_000
+    )]
+    pub sweep_books: u64,
 
     /// Also write every figure as JSON to this file.
     #[arg(long, env = "BOOKSTREAM_BENCH_JSON")]

@@ -1,26 +1,27 @@
 //! Bookstream's end-to-end benchmark: the real `server` and `client` binaries
-//! against the floor, with peak memory, in one run so the figures compare.
+//! against the floor, with peak memory and CPU, in one run so the figures
+//! compare; stores beside the generated catalog.
 
 pub mod cli;
 pub mod floor;
+pub mod pair;
 pub mod processes;
 pub mod report;
+pub mod store;
 pub mod verify;
 
 use std::{
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use bookstream_client::sink::Format;
+use bookstream_server::source::CatalogSpec;
 
 pub use cli::BenchOpts;
-use processes::Process;
-use report::{BenchReport, SizeFigures};
-
-/// The user whose books every run asks for.
-const USER_ID: u64 = 1;
+use pair::{Pair, Run, USER_ID};
+use report::{BenchReport, SizeFigures, StoreFigures, StoreKind, SweepFigures};
 
 /// Runs the whole benchmark and returns its figures.
 pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
@@ -32,6 +33,10 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
         opts.sizes.windows(2).all(|pair| pair[0] < pair[1]),
         "--sizes must increase: peak memory only grows"
     );
+    ensure!(
+        !opts.catalog.contains(&CatalogSpec::Generated),
+        "the generated catalog is always measured; --catalog names stores"
+    );
     let bin_dir = processes::bin_dir(opts.bin_dir.as_deref())?;
     let temp_dir;
     let work_dir = match &opts.work_dir {
@@ -41,90 +46,190 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
             temp_dir.path().to_owned()
         }
     };
-    let extension = opts.format.name();
-    let trigger_output = work_dir.join(format!("trigger.{extension}"));
-    let floor_output = work_dir.join(format!("floor.{extension}"));
+    let bench = Bench {
+        format: opts.format,
+        bin_dir,
+        work_dir,
+    };
+    let largest = opts.sizes.last().copied().unwrap_or_default();
 
-    let (server, ready) = Process::start(
-        &bin_dir,
-        "server",
-        &["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"],
-        "bookstream server ready:",
-    )
-    .await?;
-    let (grpc_addr, _) =
-        bookstream_server::ready::parse_line(&ready).context("reading the server's addresses")?;
-    let server_url = format!("http://{grpc_addr}");
-    let output = trigger_output.to_string_lossy().into_owned();
-    let (client, ready) = Process::start(
-        &bin_dir,
-        "client",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &server_url,
-            "--output",
-            &output,
-            "--format",
-            extension,
-        ],
-        "bookstream client ready:",
-    )
-    .await?;
-    let base_url = ready
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_owned();
-    let http = reqwest::Client::new();
+    let generated = bench
+        .pair(&CatalogSpec::Generated, None, "generated")
+        .await?;
+    let mut stores = Vec::new();
+    for (index, spec) in opts.catalog.iter().enumerate() {
+        let needed = largest.max(if opts.page_sizes.is_empty() {
+            0
+        } else {
+            opts.sweep_books
+        });
+        // A server will not start on a missing file: make it first.
+        if let CatalogSpec::Sqlite(path) = spec
+            && !path.exists()
+        {
+            store::load(&bench.bin_dir, &spec.reveal(), needed).await?;
+        }
+        let pair = bench.pair(spec, None, &format!("store-{index}")).await?;
+        if !pair.holds(needed).await? {
+            store::load(&bench.bin_dir, &spec.reveal(), needed).await?;
+        }
+        stores.push((spec, pair));
+    }
 
-    // Connections, allocator pools and page cache warmed before anything counts.
-    trigger(&http, &base_url, 1000).await?;
-    floor::run(&floor_output, opts.format, USER_ID, 1000)?;
+    // Connections, allocator pools and page caches warmed before anything counts.
+    bench.floor(1000)?;
+    for pair in std::iter::once(&generated).chain(stores.iter().map(|(_, pair)| pair)) {
+        bench.timed(pair, 1000).await?;
+    }
 
     let mut sizes = Vec::new();
+    let mut store_figures = Vec::new();
     for &books in &opts.sizes {
-        let mut best_floor = Duration::MAX;
-        let mut best_trigger = Duration::MAX;
+        let mut floor = Duration::MAX;
+        let mut reference = Best::default();
+        let mut best: Vec<Best> = vec![Best::default(); stores.len()];
+        let mut exports: Vec<Option<Duration>> = vec![None; stores.len()];
         for _ in 0..opts.repeat {
-            best_floor = best_floor.min(floor::run(&floor_output, opts.format, USER_ID, books)?);
-            checked_and_removed(&floor_output, opts.format, books)?;
-            best_trigger = best_trigger.min(trigger(&http, &base_url, books).await?);
-            checked_and_removed(&trigger_output, opts.format, books)?;
+            floor = floor.min(bench.floor(books)?);
+            reference.add(bench.timed(&generated, books).await?);
+            for (index, (spec, pair)) in stores.iter().enumerate() {
+                best[index].add(bench.timed(pair, books).await?);
+                if let Some(export) = store::export_time(spec, &spec.reveal(), books).await {
+                    exports[index] = Some(exports[index].map_or(export, |best| best.min(export)));
+                }
+            }
         }
         let figures = SizeFigures::new(
             books,
-            best_floor,
-            best_trigger,
-            server.peak_rss_kib()?,
-            client.peak_rss_kib()?,
+            floor,
+            reference.elapsed,
+            (
+                generated.server.peak_rss_kib()?,
+                generated.client.peak_rss_kib()?,
+            ),
+            (reference.server_cpu, reference.client_cpu),
         );
         tracing::info!(books, ratio = figures.ratio(), "measured");
         sizes.push(figures);
+        for (index, (spec, pair)) in stores.iter().enumerate() {
+            store_figures.push(StoreFigures {
+                catalog: spec.to_string(),
+                kind: kind(spec),
+                books,
+                trigger_seconds: best[index].elapsed.as_secs_f64(),
+                generated_seconds: reference.elapsed.as_secs_f64(),
+                export_seconds: exports[index].map(|export| export.as_secs_f64()),
+                server_peak_kib: pair.server.peak_rss_kib()?,
+                backend_peak_kib: store::backend_peak_kib(spec, &spec.reveal()).await,
+            });
+        }
     }
-    Ok(BenchReport::new(extension, opts.repeat, sizes))
+    drop(stores);
+
+    let mut sweep = Vec::new();
+    for spec in &opts.catalog {
+        for &page_size in &opts.page_sizes {
+            let pair = bench.pair(spec, Some(page_size), "sweep").await?;
+            bench.timed(&pair, 1000).await?;
+            let mut best = Best::default();
+            for _ in 0..opts.repeat {
+                best.add(bench.timed(&pair, opts.sweep_books).await?);
+            }
+            sweep.push(SweepFigures {
+                catalog: spec.to_string(),
+                page_size,
+                books: opts.sweep_books,
+                trigger_seconds: best.elapsed.as_secs_f64(),
+                server_peak_kib: pair.server.peak_rss_kib()?,
+                backend_peak_kib: store::backend_peak_kib(spec, &spec.reveal()).await,
+            });
+        }
+    }
+    Ok(BenchReport::new(
+        opts.format.name(),
+        opts.repeat,
+        sizes,
+        store_figures,
+        sweep,
+    ))
 }
 
-/// Times one `GET /<books>` and checks the client says it wrote them all.
-async fn trigger(http: &reqwest::Client, base_url: &str, books: u64) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let response = http
-        .get(format!("{base_url}/{books}"))
-        .send()
-        .await
-        .context("calling the trigger")?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .context("reading the trigger's answer")?;
-    let elapsed = started.elapsed();
-    if !status.is_success() || body["received"] != books {
-        bail!("GET /{books} answered {status}: {body}");
+/// Where the bench's binaries and files are.
+struct Bench {
+    format: Format,
+    bin_dir: PathBuf,
+    work_dir: PathBuf,
+}
+
+impl Bench {
+    fn output(&self, name: &str) -> PathBuf {
+        self.work_dir.join(format!("{name}.{}", self.format.name()))
     }
-    Ok(elapsed)
+
+    async fn pair(
+        &self,
+        spec: &CatalogSpec,
+        page_size: Option<u64>,
+        name: &str,
+    ) -> anyhow::Result<Pair> {
+        Pair::start(
+            &self.bin_dir,
+            spec,
+            &spec.reveal(),
+            page_size,
+            &self.output(name),
+            self.format,
+        )
+        .await
+    }
+
+    /// One floor run, its file checked and removed.
+    fn floor(&self, books: u64) -> anyhow::Result<Duration> {
+        let output = self.output("floor");
+        let elapsed = floor::run(&output, self.format, USER_ID, books)?;
+        checked_and_removed(&output, self.format, books)?;
+        Ok(elapsed)
+    }
+
+    /// One trigger run, its file checked and removed.
+    async fn timed(&self, pair: &Pair, books: u64) -> anyhow::Result<Run> {
+        let run = pair.trigger(books).await?;
+        checked_and_removed(pair.output(), self.format, books)?;
+        Ok(run)
+    }
+}
+
+/// The fastest run, and the least CPU each process spent on one: noise only adds.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    elapsed: Duration,
+    server_cpu: f64,
+    client_cpu: f64,
+}
+
+impl Default for Best {
+    fn default() -> Self {
+        Self {
+            elapsed: Duration::MAX,
+            server_cpu: f64::MAX,
+            client_cpu: f64::MAX,
+        }
+    }
+}
+
+impl Best {
+    fn add(&mut self, run: Run) {
+        self.elapsed = self.elapsed.min(run.elapsed);
+        self.server_cpu = self.server_cpu.min(run.server_cpu_seconds);
+        self.client_cpu = self.client_cpu.min(run.client_cpu_seconds);
+    }
+}
+
+fn kind(spec: &CatalogSpec) -> StoreKind {
+    match spec {
+        CatalogSpec::Postgres(_) => StoreKind::Postgres,
+        _ => StoreKind::Sqlite,
+    }
 }
 
 fn checked_and_removed(path: &Path, format: Format, books: u64) -> anyhow::Result<()> {

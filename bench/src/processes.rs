@@ -26,11 +26,13 @@ impl Process {
         bin_dir: &Path,
         name: &'static str,
         args: &[&str],
+        envs: &[(&str, String)],
         ready_prefix: &str,
     ) -> anyhow::Result<(Self, String)> {
         let path = bin_dir.join(name);
         let mut child = Command::new(&path)
             .args(args)
+            .envs(envs.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -60,10 +62,41 @@ impl Process {
     /// Peak resident memory since the process started (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let pid = self.child.id().context("the process has exited")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("reading the memory of {} (pid {pid})", self.name))?;
-        parse_vm_hwm(&status).with_context(|| format!("no VmHWM for {} (pid {pid})", self.name))
+        peak_rss_kib(pid)
+            .with_context(|| format!("reading the memory of {} (pid {pid})", self.name))
     }
+
+    /// CPU time (user and system) the process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let pid = self.child.id().context("the process has exited")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading the CPU time of {} (pid {pid})", self.name))?;
+        let ticks = parse_cpu_ticks(&stat)
+            .with_context(|| format!("no CPU times for {} (pid {pid})", self.name))?;
+        Ok(ticks as f64 / clock_ticks_per_second())
+    }
+}
+
+/// Peak resident memory (`VmHWM`) of any process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_vm_hwm(&status).context("no VmHWM line")
+}
+
+/// utime + stime of a `/proc/<pid>/stat` text, in clock ticks. The command
+/// name (field 2) may hold spaces, so fields are counted after its `)`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
 /// The `VmHWM` line of a `/proc/<pid>/status` text, in KiB.
@@ -92,6 +125,13 @@ pub fn bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_even_with_spaces_in_the_name() {
+        let stat = "4242 (tokio runtime) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 4 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(175));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
 
     #[test]
     fn the_peak_is_read_from_the_vm_hwm_line() {

@@ -28,6 +28,9 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
         bin_dir: Some(bin_dir),
         work_dir: Some(work_dir.path().to_owned()),
         json: None,
+        catalog: vec![],
+        page_sizes: vec![],
+        sweep_books: 2_000,
     };
 
     let report = run(&opts).await.unwrap();
@@ -56,4 +59,45 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
         leftovers.is_empty(),
         "verified files are removed: {leftovers:?}"
     );
+}
+
+#[tokio::test]
+async fn a_store_is_loaded_when_too_shallow_then_measured_beside_the_generated_catalog() {
+    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_trigger-bench"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let work_dir = tempfile::tempdir().unwrap();
+    let store = work_dir.path().join("bench.db");
+    let opts = BenchOpts {
+        sizes: vec![500, 3_000],
+        format: Format::Txt,
+        repeat: 1,
+        bin_dir: Some(bin_dir),
+        work_dir: Some(work_dir.path().to_owned()),
+        json: None,
+        catalog: vec![format!("sqlite:{}", store.display()).parse().unwrap()],
+        page_sizes: vec![100, 1_000],
+        sweep_books: 2_000,
+    };
+
+    let report = run(&opts).await.unwrap();
+
+    assert!(store.exists(), "the store was loaded");
+    let measured: Vec<_> = report.stores.iter().map(|store| store.books).collect();
+    assert_eq!(measured, vec![500, 3_000]);
+    assert!(
+        report
+            .stores
+            .iter()
+            .all(|store| store.trigger_seconds > 0.0)
+    );
+    let swept: Vec<_> = report.sweep.iter().map(|run| run.page_size).collect();
+    assert_eq!(swept, vec![100, 1_000]);
+    let table = report.render();
+    assert!(
+        table.contains(&format!("| sqlite:{} | 3,000 |", store.display())),
+        "{table}"
+    );
+    assert!(table.contains("| 1,000 | 2,000 |"), "{table}");
 }

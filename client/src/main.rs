@@ -21,7 +21,7 @@ async fn serve(config: ClientConfig) -> anyhow::Result<()> {
     let client = Client::bind(config).await.context("starting the client")?;
     let base_url = client.base_url()?;
     // The readiness line is for programs that start the client; people read the log.
-    println!("bookstream client ready: {base_url}");
+    println!("{}", bookstream::ready::format_client_line(&base_url));
     tracing::info!(
         %server,
         output = %output.display(),

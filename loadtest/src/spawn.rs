@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use bookstream_server::ready;
+use bookstream::ready;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},

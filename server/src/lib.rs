@@ -12,7 +12,6 @@ pub mod deadline;
 pub mod grpc;
 pub mod health;
 pub mod limits;
-pub mod ready;
 pub mod rest;
 pub mod source;
 pub mod streams;

@@ -2,10 +2,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bookstream::display::thousands;
+use bookstream::ready;
 use bookstream_server::{
     Server, ServerConfig,
     config::{Cli, Command, LoadArgs},
-    ready,
     source::load,
 };
 use clap::Parser;

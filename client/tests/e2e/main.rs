@@ -15,6 +15,7 @@ mod hostile;
 mod processes;
 mod proxy;
 mod resume;
+mod stores;
 mod support;
 mod tls;
 mod trigger;

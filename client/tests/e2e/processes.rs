@@ -66,7 +66,7 @@ impl ServerProcess {
             "bookstream server ready:",
         )
         .await;
-        let (grpc_addr, rest_addr) = bookstream_server::ready::parse_line(&ready).unwrap();
+        let (grpc_addr, rest_addr) = bookstream::ready::parse_line(&ready).unwrap();
         Self {
             child,
             grpc_addr,
@@ -107,7 +107,7 @@ async fn the_real_binaries_stream_1000_books_into_the_file_and_stop_cleanly_on_s
         "bookstream server ready:",
     )
     .await;
-    let (grpc_addr, _rest_addr) = bookstream_server::ready::parse_line(&ready).unwrap();
+    let (grpc_addr, _rest_addr) = bookstream::ready::parse_line(&ready).unwrap();
     let server_url = format!("http://{grpc_addr}");
     let (client, ready) = start(
         "client",

@@ -236,3 +236,74 @@ pub(crate) async fn wait_for_a_stream(rest_addr: SocketAddr) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A store filled by `server load`'s own code; the directory or database
+/// lives as long as this value.
+pub(crate) struct LoadedStore {
+    pub(crate) spec: bookstream_server::source::CatalogSpec,
+    _dir: Option<tempfile::TempDir>,
+    pub(crate) database: Option<bookstream_testkit::postgres::TestDatabase>,
+}
+
+/// `server load` into a new SQLite file.
+pub(crate) async fn sqlite_store(users: &str, books: u64) -> LoadedStore {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("sqlite:{}", dir.path().join("catalog.db").display());
+    let store = LoadedStore {
+        spec: spec.parse().unwrap(),
+        _dir: Some(dir),
+        database: None,
+    };
+    store.load(users, books).await;
+    store
+}
+
+/// `server load` into a new PostgreSQL database, or `None` where PostgreSQL
+/// is not installed (and not required).
+pub(crate) async fn postgres_store(users: &str, books: u64) -> Option<LoadedStore> {
+    let database = bookstream_testkit::postgres::shared()?.database().await;
+    let store = LoadedStore {
+        spec: database.url().parse().unwrap(),
+        _dir: None,
+        database: Some(database),
+    };
+    store.load(users, books).await;
+    Some(store)
+}
+
+impl LoadedStore {
+    async fn load(&self, users: &str, books: u64) {
+        use bookstream_server::source::load;
+        let request = load::LoadRequest {
+            users: users.parse().unwrap(),
+            books,
+        };
+        load::load(&self.spec, request, &load::Progress::hidden())
+            .await
+            .unwrap();
+    }
+
+    /// A server streaming from this store.
+    pub(crate) async fn serve(&self) -> TestServer {
+        spawn_server_with(ServerConfig {
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            rest_addr: "127.0.0.1:0".parse().unwrap(),
+            catalog: self.spec.clone(),
+            ..ServerConfig::defaults()
+        })
+        .await
+    }
+}
+
+/// The file a run of `count` books of `user_id` from the generated catalog
+/// writes, made by the client's own sink without any network.
+pub(crate) fn generated_file(user_id: u64, count: u64, format: Format) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated");
+    let mut sink = bookstream_client::sink::FileSink::create(&path, format).unwrap();
+    for book in bookstream::catalog::books(user_id, 0..count) {
+        sink.write(&book).unwrap();
+    }
+    sink.commit().unwrap();
+    std::fs::read(&path).unwrap()
+}

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use bookstream_server::ready;
+use bookstream::ready;
 
 use crate::support::{opts, run_one, spawn_server};
 

@@ -21,6 +21,8 @@ pub struct PostgresUrl {
     // Boxed: the driver's configuration is large, and specs are moved around.
     config: Box<tokio_postgres::Config>,
     redacted: String,
+    /// The URL as given, password included.
+    given: String,
 }
 
 impl PartialEq for PostgresUrl {
@@ -102,6 +104,7 @@ impl PostgresUrl {
         Ok(Self {
             config: Box::new(config),
             redacted,
+            given: url.to_owned(),
         })
     }
 }
@@ -143,6 +146,17 @@ fn redact(config: &tokio_postgres::Config) -> String {
         .collect();
     let dbname = config.get_dbname().unwrap_or_default();
     format!("postgres://{user}{}/{dbname}", hosts.join(","))
+}
+
+impl CatalogSpec {
+    /// The value as it was given, password included: for handing to a child
+    /// process through its environment, never for showing.
+    pub fn reveal(&self) -> String {
+        match self {
+            CatalogSpec::Postgres(url) => url.given.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for CatalogSpec {

@@ -279,7 +279,7 @@ async fn a_password_in_the_catalog_url_never_shows_in_logs_errors_or_health() {
         .unwrap();
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
     let ready = stdout.next_line().await.unwrap().unwrap();
-    let (grpc, rest) = bookstream_server::ready::parse_line(&ready).unwrap();
+    let (grpc, rest) = bookstream::ready::parse_line(&ready).unwrap();
     let client = crate::support::TestServer::attach(grpc, rest);
     let health = wait_for_health_problem(&client, "unavailable").await;
     let status = client

@@ -1,17 +1,31 @@
-//! The one line the `server` binary prints on stdout once both listeners are
-//! bound. Tools that start the binary with port 0 (tests, `loadtest
-//! --spawn-server`) read the real addresses from it instead of guessing ports.
+//! The one line each binary prints on stdout once it is bound, a contract
+//! with every program that starts one on port 0 (tests, `loadtest
+//! --spawn-server`, `trigger-bench`): they read the real addresses from it
+//! instead of guessing ports.
 
 use std::net::SocketAddr;
 
 const PREFIX: &str = "bookstream server ready: ";
+/// How the client's line starts; its base URL follows.
+pub const CLIENT_PREFIX: &str = "bookstream client ready: ";
 
-/// The readiness line for these addresses.
+/// The server's readiness line for these addresses.
 pub fn format_line(grpc_addr: SocketAddr, rest_addr: SocketAddr) -> String {
     format!("{PREFIX}grpc={grpc_addr} rest={rest_addr}")
 }
 
-/// The gRPC and REST addresses of a readiness line, or `None` for any other line.
+/// The client's readiness line: its trigger's base URL (`http://ADDR/`).
+pub fn format_client_line(base_url: &str) -> String {
+    format!("{CLIENT_PREFIX}{base_url}")
+}
+
+/// The base URL of a client readiness line, without its trailing slash.
+pub fn parse_client_line(line: &str) -> Option<&str> {
+    let url = line.trim().strip_prefix(CLIENT_PREFIX)?;
+    Some(url.trim_end_matches('/'))
+}
+
+/// The server's gRPC and REST addresses of a readiness line, or `None` for any other line.
 pub fn parse_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let fields = line.trim().strip_prefix(PREFIX)?;
     let mut grpc = None;
@@ -35,6 +49,13 @@ mod tests {
         let grpc: SocketAddr = "127.0.0.1:50051".parse().unwrap();
         let rest: SocketAddr = "[::1]:8080".parse().unwrap();
         assert_eq!(parse_line(&format_line(grpc, rest)), Some((grpc, rest)));
+    }
+
+    #[test]
+    fn the_client_line_gives_its_base_url() {
+        let line = format_client_line("http://127.0.0.1:3333/");
+        assert_eq!(parse_client_line(&line), Some("http://127.0.0.1:3333"));
+        assert_eq!(parse_client_line("bookstream server ready: grpc=x"), None);
     }
 
     #[test]

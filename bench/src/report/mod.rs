@@ -1,0 +1,241 @@
+//! The benchmark's figures, the tables people read and the targets they are held to.
+
+pub mod targets;
+
+use std::{fmt::Write, time::Duration};
+
+use bookstream::display::thousands;
+use serde::Serialize;
+
+pub use targets::Verdict;
+
+/// The figures of one book count on the generated catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeFigures {
+    pub books: u64,
+    /// Fastest floor run: generate and write in one process.
+    pub floor_seconds: f64,
+    /// Fastest `GET /<books>` as the caller saw it.
+    pub trigger_seconds: f64,
+    /// Peak resident memory of each process after this size's runs.
+    pub server_peak_kib: u64,
+    pub client_peak_kib: u64,
+    /// Least CPU time each process spent on one run of this size.
+    pub server_cpu_seconds: f64,
+    pub client_cpu_seconds: f64,
+}
+
+impl SizeFigures {
+    pub fn ratio(&self) -> f64 {
+        self.trigger_seconds / self.floor_seconds
+    }
+
+    pub fn trigger_books_per_second(&self) -> f64 {
+        self.books as f64 / self.trigger_seconds
+    }
+
+    /// CPU seconds per million books: (server, client).
+    pub fn cpu_per_million(&self) -> (f64, f64) {
+        let millions = self.books as f64 / 1e6;
+        (
+            self.server_cpu_seconds / millions,
+            self.client_cpu_seconds / millions,
+        )
+    }
+}
+
+/// One store at one book count, beside the generated catalog in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreFigures {
+    /// The store's password-free name.
+    pub catalog: String,
+    pub kind: StoreKind,
+    pub books: u64,
+    pub trigger_seconds: f64,
+    /// The generated catalog's fastest run of the same size.
+    pub generated_seconds: f64,
+    /// PostgreSQL's own export of the same rows, where it applies.
+    pub export_seconds: Option<f64>,
+    pub server_peak_kib: u64,
+    pub backend_peak_kib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreFigures {
+    pub fn books_per_second(&self) -> f64 {
+        self.books as f64 / self.trigger_seconds
+    }
+
+    /// Books/s as a share of the generated catalog's.
+    pub fn of_generated(&self) -> f64 {
+        self.generated_seconds / self.trigger_seconds
+    }
+
+    /// Books/s as a share of the database's own export rate.
+    pub fn of_export(&self) -> Option<f64> {
+        self.export_seconds
+            .map(|export| export / self.trigger_seconds)
+    }
+}
+
+/// One run of the page-size sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepFigures {
+    pub catalog: String,
+    pub page_size: u64,
+    pub books: u64,
+    pub trigger_seconds: f64,
+    pub server_peak_kib: u64,
+    pub backend_peak_kib: Option<u64>,
+}
+
+/// Everything one benchmark run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub format: String,
+    pub repeat: u32,
+    pub sizes: Vec<SizeFigures>,
+    pub stores: Vec<StoreFigures>,
+    pub sweep: Vec<SweepFigures>,
+    pub verdicts: Vec<Verdict>,
+}
+
+impl BenchReport {
+    pub fn new(
+        format: &str,
+        repeat: u32,
+        sizes: Vec<SizeFigures>,
+        stores: Vec<StoreFigures>,
+        sweep: Vec<SweepFigures>,
+    ) -> Self {
+        let mut verdicts = targets::judge_generated(&sizes);
+        verdicts.extend(targets::judge_stores(&stores));
+        Self {
+            format: format.to_owned(),
+            repeat,
+            sizes,
+            stores,
+            sweep,
+            verdicts,
+        }
+    }
+
+    pub fn all_met(&self) -> bool {
+        self.verdicts.iter().all(|verdict| verdict.met)
+    }
+
+    /// The tables, as printed to the terminal and pasted into the docs.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| books | floor s | trigger s | trigger / floor | trigger books/s | server peak MB | client peak MB | server CPU-s/M | client CPU-s/M |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for size in &self.sizes {
+            let (server_cpu, client_cpu) = size.cpu_per_million();
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.2} | {} | {:.1} | {:.1} | {server_cpu:.2} | {client_cpu:.2} |",
+                thousands(size.books),
+                size.floor_seconds,
+                size.trigger_seconds,
+                size.ratio(),
+                thousands(size.trigger_books_per_second() as u64),
+                megabytes(size.server_peak_kib),
+                megabytes(size.client_peak_kib),
+            );
+        }
+        if !self.stores.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| catalog | books | trigger s | books/s | of generated | database export s | of export | server peak MB | backend peak MB |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for store in &self.stores {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3} | {} | {:.2} | {} | {} | {:.1} | {} |",
+                    store.catalog,
+                    thousands(store.books),
+                    store.trigger_seconds,
+                    thousands(store.books_per_second() as u64),
+                    store.of_generated(),
+                    optional(store.export_seconds, |seconds| format!("{seconds:.3}")),
+                    optional(store.of_export(), |share| format!("{share:.2}")),
+                    megabytes(store.server_peak_kib),
+                    optional(store.backend_peak_kib, |kib| format!(
+                        "{:.1}",
+                        megabytes(kib)
+                    )),
+                );
+            }
+        }
+        if !self.sweep.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| catalog | page size | books | trigger s | books/s | server peak MB | backend peak MB |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+            for run in &self.sweep {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.3} | {} | {:.1} | {} |",
+                    run.catalog,
+                    thousands(run.page_size),
+                    thousands(run.books),
+                    run.trigger_seconds,
+                    thousands((run.books as f64 / run.trigger_seconds) as u64),
+                    megabytes(run.server_peak_kib),
+                    optional(run.backend_peak_kib, |kib| format!("{:.1}", megabytes(kib))),
+                );
+            }
+        }
+        let _ = writeln!(out);
+        for verdict in &self.verdicts {
+            let mark = if verdict.met { "met" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "- {mark}: {} (measured {})",
+                verdict.target, verdict.measured
+            );
+        }
+        out
+    }
+}
+
+impl SizeFigures {
+    pub fn new(
+        books: u64,
+        floor: Duration,
+        trigger: Duration,
+        peaks_kib: (u64, u64),
+        cpu_seconds: (f64, f64),
+    ) -> Self {
+        Self {
+            books,
+            floor_seconds: floor.as_secs_f64(),
+            trigger_seconds: trigger.as_secs_f64(),
+            server_peak_kib: peaks_kib.0,
+            client_peak_kib: peaks_kib.1,
+            server_cpu_seconds: cpu_seconds.0,
+            client_cpu_seconds: cpu_seconds.1,
+        }
+    }
+}
+
+fn optional<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "–".to_owned(), show)
+}
+
+pub(crate) fn megabytes(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1_000_000.0
+}

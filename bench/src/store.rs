@@ -1,0 +1,82 @@
+//! What a store needs for the bench: user 1 loaded deep enough, and for
+//! PostgreSQL the database's own export of the same rows and the memory of
+//! the server's backends.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use bookstream_server::source::{CatalogSpec, postgres::APPLICATION_NAME};
+use tokio::process::Command;
+
+use crate::{pair::USER_ID, processes};
+
+/// Loads user 1's `books` books into the store with the real `server load`.
+pub async fn load(bin_dir: &Path, catalog_text: &str, books: u64) -> anyhow::Result<()> {
+    tracing::warn!("loading {books} books for user {USER_ID}; this runs once per store");
+    let status = Command::new(bin_dir.join("server"))
+        .args([
+            "load",
+            "--users",
+            &USER_ID.to_string(),
+            "--books",
+            &books.to_string(),
+        ])
+        .env("BOOKSTREAM_CATALOG", catalog_text)
+        .status()
+        .await
+        .context("running server load")?;
+    if !status.success() {
+        bail!("server load failed ({status})");
+    }
+    Ok(())
+}
+
+/// The same rows as a stream of `books` books reads, exported by PostgreSQL
+/// itself (`psql \copy … TO '/dev/null'`): the honest ceiling for the store
+/// path. `None` when the catalog is not PostgreSQL or `psql` is missing.
+pub async fn export_time(
+    catalog: &CatalogSpec,
+    catalog_text: &str,
+    books: u64,
+) -> Option<Duration> {
+    if !matches!(catalog, CatalogSpec::Postgres(_)) {
+        return None;
+    }
+    let copy = format!(
+        "\\copy (SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score \
+         FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id \
+         WHERE r.user_id = {USER_ID} AND r.rank < {books} ORDER BY r.rank) TO '/dev/null'"
+    );
+    let started = Instant::now();
+    let status = Command::new("psql")
+        .args(["-X", "-q", "-d", catalog_text, "-c", &copy])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .ok()?;
+    status.success().then(|| started.elapsed())
+}
+
+/// The largest peak memory among the server's PostgreSQL backends (shared
+/// buffers they touched included), read from `/proc` on this machine.
+pub async fn backend_peak_kib(catalog: &CatalogSpec, catalog_text: &str) -> Option<u64> {
+    if !matches!(catalog, CatalogSpec::Postgres(_)) {
+        return None;
+    }
+    let query =
+        format!("SELECT pid FROM pg_stat_activity WHERE application_name = '{APPLICATION_NAME}'");
+    let output = Command::new("psql")
+        .args(["-X", "-A", "-t", "-d", catalog_text, "-c", &query])
+        .output()
+        .await
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|pid| pid.trim().parse::<u32>().ok())
+        .filter_map(|pid| processes::peak_rss_kib(pid).ok())
+        .max()
+}
