@@ -17,6 +17,16 @@ fn generation(c: &mut Criterion) {
             catalog::book(black_box(7), id)
         });
     });
+    group.bench_function("book_into", |b| {
+        let mut id = 0u64;
+        let mut scratch = catalog::BookBuf::default();
+        b.iter(|| {
+            id = id.wrapping_add(1);
+            catalog::book_into(black_box(7), id, &mut scratch)
+                .title
+                .len()
+        });
+    });
     for count in [1_000u64, 100_000] {
         group.throughput(Throughput::Elements(count));
         group.bench_with_input(BenchmarkId::new("books", count), &count, |b, &count| {

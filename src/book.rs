@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::pb::BookRecommendation;
+use crate::{catalog::BookBuf, pb::BookRecommendation};
 
 /// One book with its text borrowed from wherever it lives: a page of rows, a
 /// received message, or the catalog's scratch buffers. Serialises to the same
@@ -163,24 +163,20 @@ impl OutgoingBook {
         }
     }
 
-    /// Calls `f` with this book, borrowed.
-    pub fn with_view<R>(&self, f: impl FnOnce(BookView<'_>) -> R) -> R {
+    /// This book, borrowed: from its page, or made in `scratch` from the catalog.
+    pub fn view<'a>(&'a self, scratch: &'a mut BookBuf) -> BookView<'a> {
         match self {
-            OutgoingBook::Catalog { user_id, id } => f(crate::catalog::book(*user_id, *id).view()),
+            OutgoingBook::Catalog { user_id, id } => {
+                crate::catalog::book_into(*user_id, *id, scratch)
+            }
             // A row handle is only ever made for a row of its page.
-            OutgoingBook::Row { page, index } => f(page.get(*index).unwrap_or_default()),
+            OutgoingBook::Row { page, index } => page.get(*index).unwrap_or_default(),
         }
     }
 
     /// The owned message of this book.
     pub fn to_message(&self) -> BookRecommendation {
-        match self {
-            OutgoingBook::Catalog { user_id, id } => crate::catalog::book(*user_id, *id),
-            OutgoingBook::Row { page, index } => page
-                .get(*index)
-                .map(|book| book.to_message())
-                .unwrap_or_default(),
-        }
+        self.view(&mut BookBuf::default()).to_message()
     }
 }
 

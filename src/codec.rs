@@ -9,14 +9,15 @@
 
 use std::marker::PhantomData;
 
+use bytes::{Buf, Bytes};
 use prost::Message;
 use tonic::{
     Status,
-    codec::{BufferSettings, Codec, EncodeBuf, Encoder},
+    codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
 };
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
-use crate::{book::OutgoingBook, pb::RecommendationRequest};
+use crate::{book::OutgoingBook, catalog::BookBuf, pb::RecommendationRequest};
 
 /// Initial encode/decode buffer: room for a full chunk plus the message that crosses it.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -73,7 +74,7 @@ impl Codec for OutgoingBookCodec {
     type Decoder = ProstDecoder<RecommendationRequest>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        OutgoingBookEncoder
+        OutgoingBookEncoder::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -81,18 +82,59 @@ impl Codec for OutgoingBookCodec {
     }
 }
 
-/// Writes each handle as the wire bytes of its `BookRecommendation`.
+/// Writes each handle as the wire bytes of its `BookRecommendation`,
+/// straight from the borrowed book into tonic's buffer: no owned message,
+/// and for generated books one scratch buffer for the whole stream.
 #[derive(Debug, Clone, Default)]
-pub struct OutgoingBookEncoder;
+pub struct OutgoingBookEncoder {
+    scratch: BookBuf,
+}
 
 impl Encoder for OutgoingBookEncoder {
     type Item = OutgoingBook;
     type Error = Status;
 
     fn encode(&mut self, item: OutgoingBook, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.to_message()
-            .encode(dst)
-            .map_err(|error| Status::internal(format!("encoding a book failed: {error}")))
+        item.view(&mut self.scratch).encode_to(dst);
+        Ok(())
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        buffer_settings()
+    }
+}
+
+/// The client's `Recommend` codec: requests encode with prost; each book
+/// arrives as its message's bytes, for the caller to read in place with
+/// [`crate::book::BookView::decode`] instead of into an owned message.
+#[derive(Debug, Clone, Default)]
+pub struct BookBytesCodec;
+
+impl Codec for BookBytesCodec {
+    type Encode = RecommendationRequest;
+    type Decode = Bytes;
+    type Encoder = ProstEncoder<RecommendationRequest>;
+    type Decoder = MessageBytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<RecommendationRequest, RecommendationRequest>::raw_encoder(buffer_settings())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        MessageBytesDecoder
+    }
+}
+
+/// Hands over each message's bytes as they are: a split of tonic's buffer, not a copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageBytesDecoder;
+
+impl Decoder for MessageBytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 
     fn buffer_settings(&self) -> BufferSettings {

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod ready;
 pub mod shutdown;
 pub mod telemetry;
+pub mod wire;
 
 /// The generated protobuf messages and gRPC stubs of `proto/recommendations.proto`.
 pub mod pb {

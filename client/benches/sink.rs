@@ -26,7 +26,8 @@ fn write_and_commit(c: &mut Criterion) {
                 b.iter(|| {
                     let mut sink = FileSink::create(&target, format).expect("the sink starts");
                     for book in books {
-                        sink.write(black_box(book)).expect("the book is written");
+                        sink.write(black_box(&book.view()))
+                            .expect("the book is written");
                     }
                     sink.commit().expect("the file is committed")
                 });

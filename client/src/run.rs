@@ -7,7 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bookstream::BookRecommendation;
+use bookstream::{BookRecommendation, book::BookView};
+use bytes::Bytes;
 use futures::FutureExt;
 use tonic::{Status, Streaming};
 
@@ -262,7 +263,7 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
 /// Writes one attempt's books into the sink until the stream ends; the
 /// result is complete once `total` books are in the sink.
 async fn consume(
-    mut stream: Streaming<BookRecommendation>,
+    mut stream: Streaming<Bytes>,
     sink: &mut FileSink,
     total: u64,
     request: &RunRequest,
@@ -286,8 +287,8 @@ async fn consume(
                 }
             },
         };
-        let book = match next {
-            Ok(Some(book)) => book,
+        let message = match next {
+            Ok(Some(message)) => message,
             Ok(None) if sink.written() == total => return Ok(StreamEnd::Complete),
             Ok(None) => {
                 return Ok(StreamEnd::Broken {
@@ -299,6 +300,17 @@ async fn consume(
                 return Ok(StreamEnd::Broken {
                     retryable: is_retryable(&status),
                     cause: describe(&status),
+                });
+            }
+        };
+        // Read in place: the fields borrow the message's bytes.
+        let book = match BookView::decode(&message) {
+            Ok(book) => book,
+            Err(error) => {
+                // A server that sends garbage cannot be trusted to resume either.
+                return Ok(StreamEnd::Broken {
+                    cause: format!("book {} could not be read: {error}", sink.written()),
+                    retryable: false,
                 });
             }
         };
@@ -341,9 +353,9 @@ impl Progress {
         }
     }
 
-    fn saw(&mut self, book: &BookRecommendation) {
+    fn saw(&mut self, book: &BookView<'_>) {
         if self.preview.len() < PREVIEW_BOOKS {
-            self.preview.push(book.clone());
+            self.preview.push(book.to_message());
         }
     }
 
@@ -373,8 +385,8 @@ fn describe(status: &Status) -> String {
     format!("{} ({:?})", status.message(), status.code())
 }
 
-fn echo(book: &BookRecommendation) {
+fn echo(book: &BookView<'_>) {
     let mut stdout = std::io::stdout().lock();
     // Echo is best effort: a closed stdout must not fail the run.
-    let _ = writeln!(stdout, "RESPONSE={book:?}");
+    let _ = writeln!(stdout, "RESPONSE={:?}", book.to_message());
 }

@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use bookstream::BookRecommendation;
+use bookstream::book::BookView;
 use tempfile::TempPath;
 
 /// Output buffers are large because the sink is on the hot path of every book.
@@ -110,10 +110,17 @@ impl FileSink {
         })
     }
 
-    /// Appends one book.
-    pub fn write(&mut self, book: &BookRecommendation) -> Result<(), SinkError> {
+    /// Appends one book, formatted straight from its borrowed fields.
+    pub fn write(&mut self, book: &BookView<'_>) -> Result<(), SinkError> {
         match &mut self.writer {
-            Writer::Txt(out) => writeln!(out, "{}, {}", book.id, book.title)?,
+            Writer::Txt(out) => {
+                // `writeln!` would go through the formatting machinery per book.
+                out.write_all(itoa::Buffer::new().format(book.id).as_bytes())?;
+                out.write_all(b", ")?;
+                out.write_all(book.title.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+
             Writer::Csv(out) => out.serialize(book)?,
             Writer::Jsonl(out) => {
                 serde_json::to_writer(&mut *out, book).map_err(io::Error::from)?;
@@ -170,12 +177,12 @@ pub fn partial_path(target: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bookstream::catalog;
+    use bookstream::{BookRecommendation, catalog};
 
     fn write_books(target: &Path, format: Format, count: u64) -> FileSink {
         let mut sink = FileSink::create(target, format).unwrap();
         for book in catalog::books(1, 0..count) {
-            sink.write(&book).unwrap();
+            sink.write(&book.view()).unwrap();
         }
         sink
     }

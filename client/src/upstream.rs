@@ -12,9 +12,8 @@ use std::{
     time::Duration,
 };
 
-use bookstream::{
-    BookRecommendation, RecommendationRequest, pb::recommendations_client::RecommendationsClient,
-};
+use bookstream::{RecommendationRequest, codec::BookBytesCodec};
+use bytes::Bytes;
 use tonic::{
     Code, Status, Streaming,
     metadata::{Ascii, MetadataValue},
@@ -101,9 +100,29 @@ type AuthChannel = InterceptedService<Channel, BearerToken>;
 #[derive(Debug)]
 struct UpstreamServer {
     url: String,
-    recommendations: RecommendationsClient<AuthChannel>,
+    /// Recommend streams are opened on it with the codec that keeps books as bytes.
+    channel: AuthChannel,
     health: HealthClient<AuthChannel>,
     healthy: AtomicBool,
+}
+
+impl UpstreamServer {
+    /// Opens a `Recommend` stream, as the generated client would, but with
+    /// a codec that hands each book over as its bytes.
+    async fn open_recommend(
+        &self,
+        request: RecommendationRequest,
+    ) -> Result<tonic::Response<Streaming<Bytes>>, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|error| Status::unknown(format!("the channel is not ready: {error}")))?;
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/recommendations.Recommendations/Recommend",
+        );
+        grpc.server_streaming(tonic::Request::new(request), path, BookBytesCodec)
+            .await
+    }
 }
 
 /// Adds `authorization: Bearer <token>` to every request.
@@ -146,7 +165,8 @@ impl Interceptor for BearerToken {
 
 /// An opened stream, which server it comes from, and how many books it announced.
 pub struct Attempt {
-    pub stream: Streaming<BookRecommendation>,
+    /// Each book's message, as it arrived: read in place with `BookView::decode`.
+    pub stream: Streaming<Bytes>,
     pub server: ServerId,
     /// The books this stream will send (the `bookstream-count` header), when
     /// the server said; a user's list may hold fewer books than asked for.
@@ -196,10 +216,8 @@ impl Upstream {
                     .connect_lazy();
                 Ok(UpstreamServer {
                     url: url.clone(),
-                    recommendations: RecommendationsClient::with_interceptor(
-                        channel.clone(),
-                        bearer.clone(),
-                    ),
+                    channel: InterceptedService::new(channel.clone(), bearer.clone()),
+
                     health: HealthClient::with_interceptor(channel, bearer.clone()),
                     // Innocent until proven otherwise: the first trigger need not wait for a check.
                     healthy: AtomicBool::new(true),
@@ -253,7 +271,7 @@ impl Upstream {
             max_results: count,
             start_at,
         };
-        match server.recommendations.clone().recommend(request).await {
+        match server.open_recommend(request).await {
             Ok(response) => {
                 let count = response
                     .metadata()

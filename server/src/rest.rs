@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use bookstream::{COUNT_HEADER, book::OutgoingBook};
+use bookstream::{COUNT_HEADER, book::OutgoingBook, catalog::BookBuf};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -169,12 +169,12 @@ pub async fn json_array(
     let mut body = Vec::with_capacity(estimate.min(limit_bytes).saturating_add(2));
     body.push(b'[');
     let mut fitting = 0u64;
+    let mut scratch = BookBuf::default();
     while let Some(book) = books.next().await {
         if fitting > 0 {
             body.push(b',');
         }
-        book?
-            .with_view(|book| serde_json::to_writer(&mut body, &book))
+        serde_json::to_writer(&mut body, &book?.view(&mut scratch))
             .map_err(|error| ApiError::Internal(error.to_string()))?;
         if body.len() + 1 > limit_bytes {
             return Err(LimitError::AnswerTooLarge {
@@ -195,6 +195,8 @@ pub async fn json_array(
 /// at a time, made as the body is sent.
 pub struct NdjsonChunks {
     books: BookStream,
+    /// Where generated books are made, one after another, as they are serialised.
+    scratch: BookBuf,
     /// An error met after some books of a chunk: sent after them.
     failed: Option<NdjsonError>,
     done: bool,
@@ -204,6 +206,7 @@ impl NdjsonChunks {
     pub fn new(books: BookStream) -> Self {
         Self {
             books,
+            scratch: BookBuf::default(),
             failed: None,
             done: false,
         }
@@ -229,7 +232,8 @@ impl Stream for NdjsonChunks {
                     if chunk.is_empty() {
                         chunk.reserve(BOOKS_PER_CHUNK * TYPICAL_JSON_BOOK_BYTES);
                     }
-                    if let Err(error) = write_line(&mut chunk, &book) {
+                    let written = write_line(&mut chunk, &book, &mut self.scratch);
+                    if let Err(error) = written {
                         self.failed = Some(error);
                         break;
                     }
@@ -261,9 +265,13 @@ impl Stream for NdjsonChunks {
     }
 }
 
-fn write_line(chunk: &mut Vec<u8>, book: &OutgoingBook) -> Result<(), NdjsonError> {
-    book.with_view(|book| serde_json::to_writer(&mut *chunk, &book))
-        .map_err(NdjsonError::Serialise)?;
+fn write_line(
+    chunk: &mut Vec<u8>,
+    book: &OutgoingBook,
+    scratch: &mut BookBuf,
+) -> Result<(), NdjsonError> {
+    serde_json::to_writer(&mut *chunk, &book.view(scratch)).map_err(NdjsonError::Serialise)?;
+
     chunk.push(b'\n');
     Ok(())
 }

@@ -302,7 +302,7 @@ pub(crate) fn generated_file(user_id: u64, count: u64, format: Format) -> Vec<u8
     let path = dir.path().join("generated");
     let mut sink = bookstream_client::sink::FileSink::create(&path, format).unwrap();
     for book in bookstream::catalog::books(user_id, 0..count) {
-        sink.write(&book).unwrap();
+        sink.write(&book.view()).unwrap();
     }
     sink.commit().unwrap();
     std::fs::read(&path).unwrap()

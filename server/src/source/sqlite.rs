@@ -26,7 +26,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page cache per reading connection, in KiB.
 const READER_CACHE_KIB: u32 = 256;
 /// A typical book is about 80 bytes of text.
-
 const TYPICAL_TEXT_BYTES: usize = 96;
 
 /// Why the SQLite file cannot be used at all.
