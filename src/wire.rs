@@ -175,7 +175,7 @@ impl<'a> BookView<'a> {
         let mut book = BookView::default();
         let mut buf = bytes;
         while buf.has_remaining() {
-            let (tag, wire_type) = decode_key(&mut buf)?;
+            let (tag, wire_type) = key(&mut buf)?;
             match tag {
                 ID => {
                     check_wire_type(WireType::Varint, wire_type)?;
@@ -204,10 +204,37 @@ impl<'a> BookView<'a> {
     }
 }
 
+/// A field's key. This message's keys are one byte; anything else (and a
+/// one-byte key prost refuses) goes through prost's own decoder.
+#[inline]
+fn key(buf: &mut &[u8]) -> Result<(u32, WireType), WireError> {
+    if let [byte, rest @ ..] = *buf
+        && *byte < 0x80
+        && *byte >= 8
+        && let Ok(wire_type) = WireType::try_from(u64::from(*byte & 7))
+    {
+        *buf = rest;
+        return Ok((u32::from(*byte >> 3), wire_type));
+    }
+    Ok(decode_key(buf)?)
+}
+
+/// A varint, with one-byte values (every length in a catalog book) taken at once.
+#[inline]
+fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    if let [byte, rest @ ..] = *buf
+        && *byte < 0x80
+    {
+        *buf = rest;
+        return Ok(u64::from(*byte));
+    }
+    Ok(decode_varint(buf)?)
+}
+
 /// A length-delimited UTF-8 field, borrowed from the message.
 fn take_text<'a>(wire_type: WireType, buf: &mut &'a [u8]) -> Result<&'a str, WireError> {
     check_wire_type(WireType::LengthDelimited, wire_type)?;
-    let len = decode_varint(buf)?;
+    let len = varint(buf)?;
     let len = usize::try_from(len)
         .ok()
         .filter(|len| *len <= buf.len())
