@@ -12,6 +12,7 @@ mod failover;
 mod failures;
 mod formats;
 mod hostile;
+mod malformed;
 mod processes;
 mod proxy;
 mod resume;

@@ -12,3 +12,4 @@ mod store_faults;
 mod stores;
 mod support;
 mod twins;
+mod wire;
