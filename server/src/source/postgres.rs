@@ -108,6 +108,20 @@ impl PostgresStore {
             return Err(self.unknown_user(user_id));
         };
         let client = self.client().await?;
+        let length = self.list_length_with(&client, user).await;
+        self.release(client, &length);
+        match length? {
+            Some(length) => Ok(length),
+            None => Err(self.unknown_user(user_id)),
+        }
+    }
+
+    /// The list's length, `None` for a user without one (in a store that has lists).
+    async fn list_length_with(
+        &self,
+        client: &deadpool_postgres::Client,
+        user: i64,
+    ) -> Result<Option<u64>, SourceError> {
         let statement = client
             .prepare_cached(LIST_LENGTH_SQL)
             .await
@@ -119,19 +133,27 @@ impl PostgresStore {
         match row {
             Some(row) => {
                 let length: i64 = row.try_get(0).map_err(|error| self.error(&error))?;
-                Ok(u64::try_from(length).unwrap_or(0))
+                Ok(Some(u64::try_from(length).unwrap_or(0)))
             }
-            None => {
-                self.check_with(&client).await?;
-                Err(self.unknown_user(user_id))
-            }
+            None => self.check_with(client).await.map(|()| None),
         }
     }
 
     /// Whether the store can serve: reachable, with a schema and at least one list.
     pub async fn check(&self) -> Result<(), SourceError> {
         let client = self.client().await?;
-        self.check_with(&client).await
+        let checked = self.check_with(&client).await;
+        self.release(client, &checked);
+        checked
+    }
+
+    /// Returns `client` to the pool, unless its connection broke under the
+    /// last query: the pool notices a closed connection only once its task
+    /// has seen the socket close, and the next stream must not get it first.
+    fn release<T>(&self, client: deadpool_postgres::Client, result: &Result<T, SourceError>) {
+        if matches!(result, Err(SourceError::Unavailable { .. })) {
+            drop(deadpool_postgres::Object::take(client));
+        }
     }
 
     async fn check_with(&self, client: &deadpool_postgres::Client) -> Result<(), SourceError> {
@@ -165,8 +187,20 @@ impl PostgresStore {
     }
 
     async fn read(&self, user_id: i64, from: i64, limit: i64) -> Result<BookPage, SourceError> {
-        let fail = |error: tokio_postgres::Error| self.error(&error);
         let client = self.client().await?;
+        let page = self.read_with(&client, user_id, from, limit).await;
+        self.release(client, &page);
+        page
+    }
+
+    async fn read_with(
+        &self,
+        client: &deadpool_postgres::Client,
+        user_id: i64,
+        from: i64,
+        limit: i64,
+    ) -> Result<BookPage, SourceError> {
+        let fail = |error: tokio_postgres::Error| self.error(&error);
         let statement = client.prepare_cached(PAGE_SQL).await.map_err(fail)?;
         let parameters: [&(dyn ToSql + Sync); 3] = [&user_id, &from, &limit];
         let rows = client

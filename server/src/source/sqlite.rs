@@ -159,11 +159,11 @@ impl SqliteStore {
             let connection = store.connection()?;
             work(&connection)
         })
-            .await
-            .map_err(|error| SourceError::Failed {
-                store: self.name().to_owned(),
-                reason: format!("the reader stopped: {error}"),
-            })?
+        .await
+        .map_err(|error| SourceError::Failed {
+            store: self.name().to_owned(),
+            reason: format!("the reader stopped: {error}"),
+        })?
     }
 
     /// A connection from the pool, waiting a moment for one if all are busy.
