@@ -60,6 +60,9 @@ pub struct BenchOpts {
     )]
     pub sweep_books: u64,
 
+    #[command(flatten)]
+    pub log: bookstream::telemetry::LogArgs,
+
     /// Also write every figure as JSON to this file.
     #[arg(long, env = "BOOKSTREAM_BENCH_JSON")]
     pub json: Option<PathBuf>,

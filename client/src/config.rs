@@ -93,6 +93,14 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_CA")]
     pub ca: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub log: bookstream::telemetry::LogArgs,
+
+    /// Keep Prometheus metrics and serve them at GET /metrics on the
+    /// trigger listener (`--metrics false` turns both off).
+    #[arg(long, env = "BOOKSTREAM_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+
     /// How long to wait for a TCP connection to the server, e.g. `5s`, `500ms`.
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]

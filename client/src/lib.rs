@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod input;
+pub mod metrics;
 pub mod page;
 pub mod run;
 pub mod sink;
@@ -69,12 +70,16 @@ impl Client {
             ),
             None => None,
         };
+        let metrics = config
+            .metrics
+            .then(|| Arc::new(metrics::ClientMetrics::new()));
         let upstream = Upstream::new(
             &config.server,
             config.connect_timeout,
             config.token.as_deref(),
             ca.as_deref(),
-        )?;
+        )?
+        .with_metrics(metrics.clone());
         let health_interval = config.health_interval;
         let listener =
             TcpListener::bind(config.listen)
@@ -91,6 +96,7 @@ impl Client {
             echo: config.echo,
             idle_timeout: config.idle_timeout,
             max_runs: config.max_runs as usize,
+            metrics,
             retry: run::RetryPolicy {
                 retries: config.retries,
                 first_backoff: config.retry_backoff,

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: ClientConfig) -> anyhow::Result<()> {
-    bookstream::telemetry::init();
+    let _telemetry = bookstream::telemetry::init("bookstream-client", config.log.log_format);
     let server = config.server.join(",");
     let output = config.output.clone();
     let client = Client::bind(config).await.context("starting the client")?;

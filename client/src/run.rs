@@ -11,6 +11,7 @@ use bookstream::{BookRecommendation, book::BookView};
 use bytes::Bytes;
 use futures::FutureExt;
 use tonic::{Status, Streaming};
+use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
     sink::{FileSink, Format, SinkError},
@@ -186,7 +187,10 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
     let mut progress = Progress::new(request.count);
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
-    let mut attempt = open(upstream, request, 0, &mut retries).await?;
+    let mut span = attempt_span(0);
+    let mut attempt = open(upstream, request, 0, &mut retries)
+        .instrument(span.clone())
+        .await?;
     let mut sink = FileSink::create(&request.output, request.format)?;
 
     // Until a server says otherwise, the result holds the books asked for.
@@ -203,11 +207,19 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
         if let Some(count) = count {
             total = written_before.saturating_add(count).min(request.count);
         }
-        let (cause, retryable) =
-            match consume(stream, &mut sink, total, request, &mut progress).await? {
-                StreamEnd::Complete => break None,
-                StreamEnd::Broken { cause, retryable } => (cause, retryable),
-            };
+        span.record("server", upstream.url(server));
+        let end = consume(stream, &mut sink, total, request, &mut progress)
+            .instrument(span.clone())
+            .await?;
+        span.record("books", sink.written() - written_before);
+        let (cause, retryable) = match end {
+            StreamEnd::Complete => {
+                span.record("ended", "complete");
+                break None;
+            }
+            StreamEnd::Broken { cause, retryable } => (cause, retryable),
+        };
+        span.record("ended", cause.as_str());
         // Resume elsewhere if there is an elsewhere.
         upstream.mark_broken(server);
         if !(retryable && retries.left()) {
@@ -218,7 +230,11 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
             retries.progress_made();
         }
         retries.wait(sink.written(), &cause).await;
-        attempt = match open(upstream, request, sink.written(), &mut retries).await {
+        span = attempt_span(sink.written());
+        attempt = match open(upstream, request, sink.written(), &mut retries)
+            .instrument(span.clone())
+            .await
+        {
             Ok(attempt) => attempt,
             Err(error) => break Some(error.to_string()),
         };
@@ -258,6 +274,19 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
             })
         }
     }
+}
+
+/// One attempt of a run: the stream opened at `first_rank`, on which server,
+/// how many books it gave and how it ended. A child of the run's span; the
+/// server's stream span joins it through the request's trace context.
+fn attempt_span(first_rank: u64) -> Span {
+    tracing::info_span!(
+        "attempt",
+        first_rank,
+        server = Empty,
+        books = Empty,
+        ended = Empty
+    )
 }
 
 /// Writes one attempt's books into the sink until the stream ends; the

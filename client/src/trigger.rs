@@ -8,6 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -17,6 +18,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use bookstream::telemetry::{self, HeaderSource};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
@@ -24,6 +26,7 @@ use tracing::Instrument;
 
 use crate::{
     input::{self, InputError},
+    metrics::ClientMetrics,
     page,
     run::{self, RunError, RunReport, RunRequest},
     sink::Format,
@@ -42,6 +45,7 @@ pub struct TriggerSettings {
     pub idle_timeout: std::time::Duration,
     /// Most runs at once.
     pub max_runs: usize,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +66,7 @@ pub fn app(settings: TriggerSettings) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
+        .route("/metrics", get(metrics_page))
         // Browsers ask for it on every page; answering keeps it out of the error log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{n}", get(trigger))
@@ -108,18 +113,24 @@ async fn trigger(
     };
     let run_id = state.next_run_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!(
-        "trigger",
+        "run",
         run_id,
         n = request.count,
-        user_id = request.user_id
+        user_id = request.user_id,
+        trace_id = tracing::field::Empty
     );
+    // A caller's trace (W3C traceparent) continues through the run to the server.
+    telemetry::continue_trace(&span, &HeaderSource(&headers));
+    telemetry::record_trace_id(&span);
     let upstream = state.settings.upstream.clone();
+    let metrics = state.settings.metrics.clone();
+    let started = Instant::now();
     // The run is its own task: a caller who closes the tab does not leave a
     // half-written run behind, the file still completes.
     let task = tokio::spawn(
         async move {
             let outcome = run::run(&upstream, &request).await;
-            log_outcome(&outcome);
+            account(&outcome, started.elapsed(), metrics.as_deref());
             drop(permit);
             outcome
         }
@@ -154,6 +165,18 @@ async fn not_found(headers: HeaderMap) -> Response {
     )
 }
 
+/// Every metric, for Prometheus (404 when metrics are off).
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    match &state.settings.metrics {
+        Some(metrics) => (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            metrics.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// The client is up; says which servers it currently takes runs to.
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "servers": state.settings.upstream.health() }))
@@ -181,16 +204,57 @@ fn parse_request(
     })
 }
 
-fn log_outcome(outcome: &Result<RunReport, RunError>) {
-    match outcome {
-        Ok(report) => tracing::info!(
-            received = report.received,
-            elapsed_ms = report.elapsed.as_millis() as u64,
-            books_per_sec = report.books_per_second() as u64,
-            file = %report.file.display(),
-            "run complete"
-        ),
-        Err(error) => tracing::warn!("run failed: {error}"),
+/// The end of a run, once: its log line (inside the run's span, which
+/// carries run id, user, n and trace id) and its metrics.
+fn account(
+    outcome: &Result<RunReport, RunError>,
+    elapsed: Duration,
+    metrics: Option<&ClientMetrics>,
+) {
+    let elapsed_ms = elapsed.as_millis() as u64;
+    let (label, received, retries) = match outcome {
+        Ok(report) => {
+            tracing::info!(
+                outcome = "complete",
+                books = report.received,
+                requested = report.requested,
+                elapsed_ms,
+                books_per_sec = report.books_per_second() as u64,
+                retries = report.retries,
+                file = %report.file.display(),
+                "run ended"
+            );
+            ("complete", report.received, report.retries)
+        }
+        Err(RunError::Interrupted {
+            received, retries, ..
+        }) => {
+            tracing::warn!(
+                outcome = "partial",
+                books = received,
+                elapsed_ms,
+                retries,
+                "run ended: {}",
+                outcome
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            );
+            ("partial", *received, *retries)
+        }
+        Err(error) => {
+            tracing::warn!(
+                outcome = "failed",
+                books = 0,
+                elapsed_ms,
+                "run ended: {error}"
+            );
+            ("failed", 0, 0)
+        }
+    };
+    if let Some(metrics) = metrics {
+        metrics.run_ended(label, elapsed, received, retries);
     }
 }
 

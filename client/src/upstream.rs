@@ -12,7 +12,11 @@ use std::{
     time::Duration,
 };
 
-use bookstream::{RecommendationRequest, codec::BookBytesCodec};
+use bookstream::{
+    RecommendationRequest,
+    codec::BookBytesCodec,
+    telemetry::{self, MetadataCarrier},
+};
 use bytes::Bytes;
 use tonic::{
     Code, Status, Streaming,
@@ -92,6 +96,7 @@ pub struct Upstream {
     servers: Arc<[UpstreamServer]>,
     next: Arc<AtomicUsize>,
     health_timeout: Duration,
+    metrics: crate::metrics::Metrics,
 }
 
 /// A channel that presents the shared token, when there is one, on every call.
@@ -120,8 +125,13 @@ impl UpstreamServer {
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(
             "/recommendations.Recommendations/Recommend",
         );
-        grpc.server_streaming(tonic::Request::new(request), path, BookBytesCodec)
-            .await
+        let mut request = tonic::Request::new(request);
+        // The server's stream span joins this attempt's trace.
+        telemetry::inject_trace(
+            &tracing::Span::current(),
+            &mut MetadataCarrier(request.metadata_mut()),
+        );
+        grpc.server_streaming(request, path, BookBytesCodec).await
     }
 }
 
@@ -231,7 +241,25 @@ impl Upstream {
             servers,
             next: Arc::new(AtomicUsize::new(0)),
             health_timeout: connect_timeout,
+            metrics: None,
         })
+    }
+
+    /// Reports every server's health to `metrics` from now on.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        if let Some(metrics) = &metrics {
+            for server in self.servers.iter() {
+                metrics.server_health(&server.url, server.healthy.load(Ordering::Relaxed));
+            }
+        }
+        self.metrics = metrics;
+        self
+    }
+
+    fn record_health(&self, server: &UpstreamServer, healthy: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.server_health(&server.url, healthy);
+        }
     }
 
     /// The servers, as configured, comma-separated.
@@ -294,14 +322,17 @@ impl Upstream {
         }
     }
 
+    /// The URL of one of the servers.
+    pub fn url(&self, server: ServerId) -> &str {
+        &self.servers[server.0].url
+    }
+
     /// A stream from `server` broke: skip it until its health check passes.
     pub fn mark_broken(&self, server: ServerId) {
-        if self.servers.len() > 1
-            && self.servers[server.0]
-                .healthy
-                .swap(false, Ordering::Relaxed)
-        {
-            tracing::warn!(server = %self.servers[server.0].url, "skipping the server until it is healthy");
+        let broken = &self.servers[server.0];
+        if self.servers.len() > 1 && broken.healthy.swap(false, Ordering::Relaxed) {
+            self.record_health(broken, false);
+            tracing::warn!(server = %broken.url, "skipping the server until it is healthy");
         }
     }
 
@@ -316,6 +347,7 @@ impl Upstream {
                     .await;
             let healthy = matches!(&answer, Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving);
             let was_healthy = server.healthy.swap(healthy, Ordering::Relaxed);
+            self.record_health(server, healthy);
             if healthy != was_healthy {
                 tracing::info!(server = %server.url, healthy, "server health changed");
             }

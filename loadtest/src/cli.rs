@@ -11,6 +11,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "loadtest", version)]
 pub struct Opts {
+    #[command(flatten)]
+    pub log: bookstream::telemetry::LogArgs,
+
     /// gRPC endpoint of the server.
     #[arg(long, env = "LOADTEST_GRPC", default_value = "http://127.0.0.1:50051")]
     pub grpc: String,

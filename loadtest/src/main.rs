@@ -5,7 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
-    bookstream::telemetry::init();
+    let _telemetry = bookstream::telemetry::init("bookstream-loadtest", opts.log.log_format);
     let report = tokio::select! {
         report = run(opts) => report.context("running the load test")?,
         // Dropping the run kills a spawned server on the way out.

@@ -36,6 +36,9 @@ pub struct LoadArgs {
     #[arg(long, env = "BOOKSTREAM_CATALOG", hide_env_values = true, value_parser = CatalogParser)]
     pub catalog: CatalogSpec,
 
+    #[command(flatten)]
+    pub log: bookstream::telemetry::LogArgs,
+
     /// Users to load, inclusive: `7` or `1-3`.
     #[arg(long, default_value = "0-9")]
     pub users: UserRange,
@@ -132,6 +135,14 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_CATALOG_CHECK_INTERVAL", default_value = "2s",
           value_parser = humantime::parse_duration)]
     pub catalog_check_interval: Duration,
+
+    #[command(flatten)]
+    pub log: bookstream::telemetry::LogArgs,
+
+    /// Keep Prometheus metrics and serve them at GET /metrics on the REST
+    /// listener (`--metrics false` turns both off).
+    #[arg(long, env = "BOOKSTREAM_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
 
     /// PEM certificate (chain) to serve gRPC over TLS; needs --tls-key.
     #[arg(long, env = "BOOKSTREAM_TLS_CERT", requires = "tls_key")]

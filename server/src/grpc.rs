@@ -6,14 +6,19 @@ use bookstream::{
     book::OutgoingBook,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
 };
+use std::time::Instant;
+
+use bookstream::telemetry::{self, MetadataSource};
 use futures::{StreamExt, stream};
 use prost::Message;
 use tonic::{Request, Response, Status, metadata::MetadataValue};
+use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
     deadline,
     limits::{LimitError, Limits},
-    source::{BookStream, Books, Catalog, SourceError},
+    metrics::Metrics,
+    source::{BookStream, Books, Catalog, SourceError, stream::Report},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
     work,
 };
@@ -31,14 +36,26 @@ pub struct RecommendationService {
     limits: Limits,
     streams: StreamGauge,
     catalog: Catalog,
+    metrics: Metrics,
 }
 
 impl RecommendationService {
-    pub fn new(limits: Limits, streams: StreamGauge, catalog: Catalog) -> Self {
+    pub fn new(limits: Limits, streams: StreamGauge, catalog: Catalog, metrics: Metrics) -> Self {
         Self {
             limits,
             streams,
             catalog,
+            metrics,
+        }
+    }
+
+    /// A stream reports its books to the metrics and the log when it ends.
+    fn report(&self, transport: &'static str, span: &Span, started: Instant) -> Report {
+        Report {
+            transport,
+            metrics: self.metrics.clone(),
+            span: span.clone(),
+            started,
         }
     }
 
@@ -54,52 +71,102 @@ impl RecommendationService {
 impl Recommendations for RecommendationService {
     type RecommendStream = RecommendStream;
 
-    #[tracing::instrument(name = "Recommend", skip_all,
-        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results,
-               start_at = request.get_ref().start_at))]
     async fn recommend(
         &self,
         request: Request<RecommendationRequest>,
     ) -> Result<Response<Self::RecommendStream>, Status> {
+        let started = Instant::now();
         let deadline = deadline::from_metadata(request.metadata());
+        let span = rpc_span(Rpc::Recommend, &request);
         let RecommendationRequest {
             user_id,
             max_results,
             start_at,
         } = request.into_inner();
-        let ranks = self.limits.check_request(max_results, start_at)?;
-        let permit = self.streams.try_start()?;
-        let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
-        tracing::info!(count, "streaming books");
-        let books = stream.map(to_status as fn(_) -> _);
-        Ok(with_count(
-            Response::new(Counted::new(books, permit).with_deadline(deadline)),
-            count,
-        ))
+        async {
+            let ranks = self.limits.check_request(max_results, start_at)?;
+            let permit = self.streams.try_start()?;
+            let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
+            span.record("count", count);
+            let books = stream
+                .reporting(self.report("grpc", &span, started))
+                .map(to_status as fn(_) -> _);
+            Ok(with_count(
+                Response::new(Counted::new(books, permit).with_deadline(deadline)),
+                count,
+            ))
+        }
+        .instrument(span.clone())
+        .await
     }
 
-    #[tracing::instrument(name = "RecommendBatch", skip_all,
-        fields(user_id = request.get_ref().user_id, max_results = request.get_ref().max_results,
-               start_at = request.get_ref().start_at))]
     async fn recommend_batch(
         &self,
         request: Request<RecommendationRequest>,
     ) -> Result<Response<BookRecommendations>, Status> {
+        let started = Instant::now();
+        let span = rpc_span(Rpc::RecommendBatch, &request);
         let RecommendationRequest {
             user_id,
             max_results,
             start_at,
         } = request.into_inner();
-        let ranks = self.limits.check_request(max_results, start_at)?;
-        let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
-        let limit_bytes = self.limits.max_message_bytes;
-        // Building a large answer is CPU work; keep it off the async workers.
-        let answer = work::off_the_workers(batch(stream, count, limit_bytes))
-            .await
-            .map_err(|error| Status::internal(format!("building the answer failed: {error}")))??;
-        tracing::info!("answering {} books in one message", answer.books.len());
-        Ok(with_count(Response::new(answer), count))
+        async {
+            let ranks = self.limits.check_request(max_results, start_at)?;
+            let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
+            span.record("count", count);
+            let stream = stream.reporting(self.report("batch", &span, started));
+            let limit_bytes = self.limits.max_message_bytes;
+            // Building a large answer is CPU work; keep it off the async workers.
+            let answer = work::off_the_workers(batch(stream, count, limit_bytes))
+                .await
+                .map_err(|error| {
+                    Status::internal(format!("building the answer failed: {error}"))
+                })??;
+            Ok(with_count(Response::new(answer), count))
+        }
+        .instrument(span.clone())
+        .await
     }
+}
+
+enum Rpc {
+    Recommend,
+    RecommendBatch,
+}
+
+/// The span of one request: it continues the caller's trace (W3C
+/// `traceparent` in the metadata), carries what was asked for and, once the
+/// books are sent, how many; a stream's span lasts as long as the stream.
+fn rpc_span(rpc: Rpc, request: &Request<RecommendationRequest>) -> Span {
+    let RecommendationRequest {
+        user_id,
+        max_results,
+        start_at,
+    } = *request.get_ref();
+    let span = match rpc {
+        Rpc::Recommend => tracing::info_span!(
+            "Recommend",
+            user_id,
+            start_at,
+            max_results,
+            count = Empty,
+            books = Empty,
+            trace_id = Empty
+        ),
+        Rpc::RecommendBatch => tracing::info_span!(
+            "RecommendBatch",
+            user_id,
+            start_at,
+            max_results,
+            count = Empty,
+            books = Empty,
+            trace_id = Empty
+        ),
+    };
+    telemetry::continue_trace(&span, &MetadataSource(request.metadata()));
+    telemetry::record_trace_id(&span);
+    span
 }
 
 /// Announces the number of books before the first one.

@@ -49,7 +49,7 @@ pub fn spawn_monitor(
     reporter: HealthReporter,
 ) -> (CatalogHealth, tokio::task::JoinHandle<()>) {
     let name = catalog.name().to_owned();
-    if matches!(catalog, Catalog::Generated) {
+    if catalog.is_generated() {
         let task = tokio::spawn(async move {
             reporter.set_serving::<Served>().await;
         });

@@ -12,18 +12,22 @@ pub mod deadline;
 pub mod grpc;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod rest;
 pub mod source;
 pub mod streams;
 pub mod work;
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use bookstream::pb::FILE_DESCRIPTOR_SET;
 use connections::LimitedListener;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Identity, ServerTlsConfig};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Identity, ServerTlsConfig},
+};
 use tower_http::trace::TraceLayer;
 
 pub use config::ServerConfig;
@@ -62,6 +66,8 @@ pub struct Server {
     rest: TcpListener,
     tls: Option<ServerTlsConfig>,
     catalog: source::Catalog,
+    streams: streams::StreamGauge,
+    metrics: metrics::Metrics,
 }
 
 impl Server {
@@ -69,7 +75,14 @@ impl Server {
     /// Bad TLS files and an unusable catalog are reported here too, before
     /// anything is served.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
-        let catalog = source::Catalog::open(&config.catalog, config.store_options())?;
+        let streams = streams::StreamGauge::new(config.max_streams as usize);
+        let metrics = config
+            .metrics
+            .then(|| Arc::new(metrics::ServerMetrics::new(streams.gauge())));
+        let read_seconds = metrics
+            .as_ref()
+            .map(|metrics| metrics.catalog_read_seconds.clone());
+        let catalog = source::Catalog::open(&config.catalog, config.store_options(), read_seconds)?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(ServerTlsConfig::new().identity(Identity::from_pem(
                 read_tls_file("certificate", cert).await?,
@@ -85,6 +98,8 @@ impl Server {
             rest,
             tls,
             catalog,
+            streams,
+            metrics,
         })
     }
 
@@ -108,7 +123,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let limits = self.config.limits();
         let max_connections = self.config.max_connections as usize;
-        let streams = streams::StreamGauge::new(self.config.max_streams as usize);
+        let streams = self.streams;
         let stop = CancellationToken::new();
         let give_up = CancellationToken::new();
         tokio::spawn(shut_down_in_stages(
@@ -135,22 +150,36 @@ impl Server {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
+        let recommendations = RecommendationService::new(
+            limits,
+            streams.clone(),
+            self.catalog.clone(),
+            self.metrics.clone(),
+        )
+        .into_server();
+        // Probes cannot send a token: health answers without it; every RPC
+        // that returns books, and reflection, still require it.
         let grpc = builder
+            .layer(metrics::grpc::GrpcMetricsLayer::new(self.metrics.clone()))
             .layer(TraceLayer::new_for_grpc())
-            .layer(tonic::service::InterceptorLayer::new(token_check.clone()))
             .add_service(health_service)
-            .add_service(reflection)
-            .add_service(
-                RecommendationService::new(limits, streams.clone(), self.catalog.clone())
-                    .into_server(),
-            )
+            .add_service(InterceptedService::new(reflection, token_check.clone()))
+            .add_service(InterceptedService::new(
+                recommendations,
+                token_check.clone(),
+            ))
             .serve_with_incoming_shutdown(
                 LimitedListener::new(self.grpc, max_connections).into_incoming(),
                 stop.clone().cancelled_owned(),
             );
-        let rest_app = rest::app(limits, streams, self.catalog, catalog_health).layer(
-            axum::middleware::from_fn_with_state(token_check, auth::require_token),
-        );
+        let rest_app = rest::app(rest::RestParts {
+            limits,
+            streams,
+            catalog: self.catalog,
+            health: catalog_health,
+            metrics: self.metrics,
+            token: token_check,
+        });
         let rest =
             axum::serve(self.rest, rest_app).with_graceful_shutdown(stop.clone().cancelled_owned());
 

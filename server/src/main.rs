@@ -32,7 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    bookstream::telemetry::init();
+    let _telemetry = bookstream::telemetry::init("bookstream-server", config.log.log_format);
     let catalog = config.catalog.to_string();
     let server = Server::bind(config).await.context("starting the server")?;
     // The readiness line is for programs that start the server; people read the log.
@@ -56,7 +56,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
 /// `server load`: fills a store, with a progress bar on a terminal and the rate at the end.
 async fn fill(args: LoadArgs) -> anyhow::Result<()> {
-    bookstream::telemetry::init();
+    let _telemetry = bookstream::telemetry::init("bookstream-load", args.log.log_format);
     let request = args.request();
     let progress = load::Progress::new(request.total_books());
     let report = load::load(&args.catalog, request, &progress).await?;

@@ -5,26 +5,36 @@
 use std::{
     pin::Pin,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use axum::{
     Json, Router,
     body::Body,
     extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+    middleware::from_fn_with_state,
     response::{IntoResponse, Response},
     routing::get,
 };
-use bookstream::{COUNT_HEADER, book::OutgoingBook, catalog::BookBuf};
+use bookstream::{
+    COUNT_HEADER,
+    book::OutgoingBook,
+    catalog::BookBuf,
+    telemetry::{self, HeaderSource},
+};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
+use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
+    auth::{self, TokenCheck},
     health::CatalogHealth,
     limits::{LimitError, Limits},
-    source::{BookStream, Books, Catalog, SourceError},
+    metrics::{self, Metrics},
+    source::{BookStream, Books, Catalog, SourceError, stream::Report},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
     work,
 };
@@ -35,6 +45,19 @@ const BOOKS_PER_CHUNK: usize = 1000;
 /// A typical book is about 150 bytes of JSON; sizing buffers from it avoids regrowth.
 const TYPICAL_JSON_BOOK_BYTES: usize = 160;
 
+/// What the REST listener is made of.
+#[derive(Debug, Clone)]
+pub struct RestParts {
+    pub limits: Limits,
+    /// Shared with the gRPC service, so one limit covers both kinds of stream.
+    pub streams: StreamGauge,
+    pub catalog: Catalog,
+    /// What the catalog's last health check said.
+    pub health: CatalogHealth,
+    pub metrics: Metrics,
+    pub token: TokenCheck,
+}
+
 /// What every REST handler shares.
 #[derive(Debug, Clone)]
 struct RestState {
@@ -42,28 +65,79 @@ struct RestState {
     streams: StreamGauge,
     catalog: Catalog,
     health: CatalogHealth,
+    metrics: Metrics,
 }
 
-/// The REST router, with the server's limits, its stream gauge (shared with
-/// the gRPC service, so one limit covers both kinds of stream), its catalog
-/// and what the catalog's last health check said.
-pub fn app(
-    limits: Limits,
-    streams: StreamGauge,
-    catalog: Catalog,
-    health: CatalogHealth,
-) -> Router {
-    Router::new()
+/// The REST router. Routes that return books need the token, when there is
+/// one; `/health` and `/metrics` answer without it, for probes and scrapers.
+pub fn app(parts: RestParts) -> Router {
+    let RestParts {
+        limits,
+        streams,
+        catalog,
+        health,
+        metrics,
+        token,
+    } = parts;
+    let books = Router::new()
         .route("/recommendations", get(recommendations))
         .route("/recommendations/stream", get(recommendations_stream))
-        .route("/health", get(health_check))
-        .with_state(RestState {
-            limits,
-            streams,
-            catalog,
-            health,
-        })
-        .layer(TraceLayer::new_for_http())
+        .route_layer(from_fn_with_state(token, auth::require_token));
+    let mut open = Router::new().route("/health", get(health_check));
+    if metrics.is_some() {
+        open = open.route("/metrics", get(metrics_page));
+    }
+    let mut app = books.merge(open).with_state(RestState {
+        limits,
+        streams,
+        catalog,
+        health,
+        metrics: metrics.clone(),
+    });
+    if let Some(metrics) = metrics {
+        app = app.route_layer(from_fn_with_state(metrics, metrics::http::track));
+    }
+    app.layer(TraceLayer::new_for_http())
+}
+
+/// Every metric, for Prometheus.
+async fn metrics_page(State(state): State<RestState>) -> Response {
+    match &state.metrics {
+        Some(metrics) => (
+            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+            metrics.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The span of one REST request, continuing the caller's trace.
+fn request_span(route: &'static str, query: &RecommendationQuery, headers: &HeaderMap) -> Span {
+    let span = tracing::info_span!(
+        "rest",
+        route,
+        user_id = query.user_id,
+        start_at = query.start_at,
+        max_results = query.max_results,
+        count = Empty,
+        books = Empty,
+        trace_id = Empty
+    );
+    telemetry::continue_trace(&span, &HeaderSource(headers));
+    telemetry::record_trace_id(&span);
+    span
+}
+
+impl RestState {
+    fn report(&self, transport: &'static str, span: &Span, started: Instant) -> Report {
+        Report {
+            transport,
+            metrics: self.metrics.clone(),
+            span: span.clone(),
+            started,
+        }
+    }
 }
 
 /// Up, how many streams are in flight, and whether the catalog serves (503 when not).
@@ -99,13 +173,29 @@ struct RecommendationQuery {
 
 async fn recommendations(
     State(state): State<RestState>,
+    headers: HeaderMap,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let Query(query) = query?;
+    let span = request_span("/recommendations", &query, &headers);
+    json_answer(state, query, &span, started)
+        .instrument(span.clone())
+        .await
+}
+
+async fn json_answer(
+    state: RestState,
+    query: RecommendationQuery,
+    span: &Span,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let ranks = state
         .limits
         .check_request(query.max_results, query.start_at)?;
     let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
+    span.record("count", count);
+    let stream = stream.reporting(state.report("json", span, started));
     let limit_bytes = state.limits.max_message_bytes;
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
@@ -126,14 +216,30 @@ async fn recommendations(
 
 async fn recommendations_stream(
     State(state): State<RestState>,
+    headers: HeaderMap,
     query: Result<Query<RecommendationQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let Query(query) = query?;
+    let span = request_span("/recommendations/stream", &query, &headers);
+    ndjson_answer(state, query, &span, started)
+        .instrument(span.clone())
+        .await
+}
+
+async fn ndjson_answer(
+    state: RestState,
+    query: RecommendationQuery,
+    span: &Span,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let ranks = state
         .limits
         .check_request(query.max_results, query.start_at)?;
     let permit = state.streams.try_start()?;
     let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
+    span.record("count", count);
+    let stream = stream.reporting(state.report("ndjson", span, started));
     let body = Body::from_stream(Counted::new(NdjsonChunks::new(stream), permit));
     Ok((
         [

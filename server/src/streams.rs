@@ -7,20 +7,22 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll},
     time::Instant,
 };
 
 use futures::Stream;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::limits::LimitError;
 
-/// The streams in flight (gRPC `Recommend` and REST NDJSON together).
+/// The streams in flight (gRPC `Recommend` and REST NDJSON together). The
+/// count is the `bookstream_active_streams` gauge itself.
 #[derive(Debug, Clone)]
 pub struct StreamGauge {
-    active: Arc<AtomicUsize>,
+    active: Gauge,
     ending: Arc<AtomicBool>,
     limit: usize,
 }
@@ -28,10 +30,15 @@ pub struct StreamGauge {
 impl StreamGauge {
     pub fn new(limit: usize) -> Self {
         Self {
-            active: Arc::new(AtomicUsize::new(0)),
+            active: Gauge::default(),
             ending: Arc::new(AtomicBool::new(false)),
             limit,
         }
+    }
+
+    /// The gauge to register with the metrics.
+    pub fn gauge(&self) -> Gauge {
+        self.active.clone()
     }
 
     /// Ends every stream at its next item, with [`ShutdownItem::shutting_down`].
@@ -41,16 +48,18 @@ impl StreamGauge {
 
     /// Streams in flight right now.
     pub fn active(&self) -> usize {
-        self.active.load(Ordering::Relaxed)
+        usize::try_from(self.active.get()).unwrap_or(0)
     }
 
     /// Counts one more stream, or refuses it when the limit is reached.
     pub fn try_start(&self) -> Result<StreamPermit, LimitError> {
-        let claimed = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
-                (active < self.limit).then_some(active + 1)
-            });
+        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
+        let claimed =
+            self.active
+                .inner()
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
+                    (active < limit).then_some(active + 1)
+                });
         match claimed {
             Ok(_) => Ok(StreamPermit {
                 active: self.active.clone(),
@@ -64,13 +73,13 @@ impl StreamGauge {
 /// One counted stream; uncounted when dropped, however the stream ends.
 #[derive(Debug)]
 pub struct StreamPermit {
-    active: Arc<AtomicUsize>,
+    active: Gauge,
     ending: Arc<AtomicBool>,
 }
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
-        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.active.dec();
     }
 }
 

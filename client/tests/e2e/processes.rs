@@ -28,11 +28,30 @@ fn binary(name: &str) -> PathBuf {
 
 /// Starts a binary and waits for its readiness line on stdout.
 async fn start(name: &str, args: &[&str], ready_prefix: &str) -> (Child, String) {
+    start_with(
+        name,
+        args,
+        &[("RUST_LOG", "warn")],
+        Stdio::null(),
+        ready_prefix,
+    )
+    .await
+}
+
+/// Starts a binary with `envs` and stderr going to `stderr`, and waits for
+/// its readiness line on stdout.
+pub(crate) async fn start_with(
+    name: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stderr: Stdio,
+    ready_prefix: &str,
+) -> (Child, String) {
     let mut child = Command::new(binary(name))
         .args(args)
-        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -84,7 +103,7 @@ impl ServerProcess {
     }
 }
 
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
+pub(crate) async fn terminate(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap().to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])

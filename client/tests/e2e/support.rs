@@ -84,6 +84,8 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         tls_cert: None,
         tls_key: None,
         connect_timeout: Duration::from_secs(5),
+        log: Default::default(),
+        metrics: true,
     }
 }
 

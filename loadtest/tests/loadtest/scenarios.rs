@@ -55,15 +55,23 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
     let addr = listener.local_addr().unwrap();
     let config = crate::support::config();
     let streams = bookstream_server::streams::StreamGauge::new(config.max_streams as usize);
-    let catalog = bookstream_server::source::Catalog::Generated;
+    let catalog = bookstream_server::source::Catalog::generated();
     let health = bookstream_server::health::CatalogHealth::always_serving(catalog.name());
-    let closing = bookstream_server::rest::app(config.limits(), streams, catalog, health).layer(
-        map_response(|mut response: Response| async move {
+    let parts = bookstream_server::rest::RestParts {
+        limits: config.limits(),
+        streams,
+        catalog,
+        health,
+        metrics: None,
+        token: Default::default(),
+    };
+    let closing = bookstream_server::rest::app(parts).layer(map_response(
+        |mut response: Response| async move {
             let close = header::HeaderValue::from_static("close");
             response.headers_mut().insert(header::CONNECTION, close);
             response
-        }),
-    );
+        },
+    ));
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone().cancelled_owned();
     tokio::spawn(async move {

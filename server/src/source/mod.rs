@@ -12,6 +12,8 @@ pub mod stream;
 
 use std::ops::Range;
 
+use prometheus_client::metrics::histogram::Histogram;
+
 pub use error::SourceError;
 pub use spec::CatalogSpec;
 pub use stream::BookStream;
@@ -33,16 +35,18 @@ pub struct StoreOptions {
 
 /// The catalog a server streams from; cheap to clone.
 #[derive(Clone)]
-pub enum Catalog {
+pub struct Catalog {
+    store: Store,
+    page_size: u64,
+    /// Times every page read from a store, when metrics are on.
+    read_seconds: Option<Histogram>,
+}
+
+#[derive(Clone)]
+enum Store {
     Generated,
-    Sqlite {
-        store: SqliteStore,
-        page_size: u64,
-    },
-    Postgres {
-        store: PostgresStore,
-        page_size: u64,
-    },
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// The books a request gets: how many, announced before the first, and the stream.
@@ -62,49 +66,62 @@ impl Catalog {
     /// Opens the catalog named by `spec`. A wrong SQLite file fails here; an
     /// unreachable PostgreSQL does not (the server starts, not serving, and
     /// serves once the database is back).
-    pub fn open(spec: &CatalogSpec, options: StoreOptions) -> Result<Self, OpenError> {
-        Ok(match spec {
-            CatalogSpec::Generated => Catalog::Generated,
-            CatalogSpec::Sqlite(path) => Catalog::Sqlite {
-                store: SqliteStore::open(path, options.max_streams)?,
-                page_size: options.page_size,
-            },
-            CatalogSpec::Postgres(url) => Catalog::Postgres {
-                store: PostgresStore::connect(url, options.pool_size as usize),
-                page_size: options.page_size,
-            },
+    pub fn open(
+        spec: &CatalogSpec,
+        options: StoreOptions,
+        read_seconds: Option<Histogram>,
+    ) -> Result<Self, OpenError> {
+        let store = match spec {
+            CatalogSpec::Generated => Store::Generated,
+            CatalogSpec::Sqlite(path) => {
+                Store::Sqlite(SqliteStore::open(path, options.max_streams)?)
+            }
+            CatalogSpec::Postgres(url) => {
+                Store::Postgres(PostgresStore::connect(url, options.pool_size as usize))
+            }
+        };
+        Ok(Self {
+            store,
+            page_size: options.page_size,
+            read_seconds,
         })
+    }
+
+    /// The generated catalog: nothing to open, nothing to check.
+    pub fn generated() -> Self {
+        Self {
+            store: Store::Generated,
+            page_size: 1,
+            read_seconds: None,
+        }
+    }
+
+    /// Whether books are generated rather than read from a store.
+    pub fn is_generated(&self) -> bool {
+        matches!(self.store, Store::Generated)
     }
 
     /// The catalog's password-free name.
     pub fn name(&self) -> &str {
-        match self {
-            Catalog::Generated => "generated",
-            Catalog::Sqlite { store, .. } => store.name(),
-            Catalog::Postgres { store, .. } => store.name(),
+        match &self.store {
+            Store::Generated => "generated",
+            Store::Sqlite(store) => store.name(),
+            Store::Postgres(store) => store.name(),
         }
     }
 
     /// The books of `user_id` with ranks in `ranks`, or fewer when the
     /// user's list is shorter: the count says how many will come.
     pub async fn books(&self, user_id: u64, ranks: Range<u64>) -> Result<Books, SourceError> {
-        let (reader, length, page_size) = match self {
-            Catalog::Generated => {
+        let (reader, length) = match &self.store {
+            Store::Generated => {
                 return Ok(Books {
                     count: ranks.end - ranks.start,
                     stream: BookStream::generated(user_id, ranks),
                 });
             }
-            Catalog::Sqlite { store, page_size } => (
-                store.reader(),
-                store.list_length(user_id).await?,
-                *page_size,
-            ),
-            Catalog::Postgres { store, page_size } => (
-                store.reader(),
-                store.list_length(user_id).await?,
-                *page_size,
-            ),
+            Store::Sqlite(store) => (store.reader(), store.list_length(user_id).await?),
+            Store::Postgres(store) => (store.reader(), store.list_length(user_id).await?),
         };
         if length == 0 {
             return Err(SourceError::UnknownUser {
@@ -116,16 +133,22 @@ impl Catalog {
         let start = ranks.start.min(end);
         Ok(Books {
             count: end - start,
-            stream: BookStream::Paged(PagedBooks::start(reader, user_id, start..end, page_size)),
+            stream: BookStream::paged(PagedBooks::start(
+                reader,
+                user_id,
+                start..end,
+                self.page_size,
+                self.read_seconds.clone(),
+            )),
         })
     }
 
     /// Whether the catalog can serve books now.
     pub async fn check(&self) -> Result<(), SourceError> {
-        match self {
-            Catalog::Generated => Ok(()),
-            Catalog::Sqlite { store, .. } => store.check().await,
-            Catalog::Postgres { store, .. } => store.check().await,
+        match &self.store {
+            Store::Generated => Ok(()),
+            Store::Sqlite(store) => store.check().await,
+            Store::Postgres(store) => store.check().await,
         }
     }
 }

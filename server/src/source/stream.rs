@@ -12,13 +12,16 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
+    time::Instant,
 };
 
 use bookstream::book::{BookPage, OutgoingBook};
 use futures::{Stream, future::BoxFuture};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::task::JoinHandle;
 
 use super::SourceError;
+use crate::metrics::Metrics;
 
 /// Reads pages of one store by keyset.
 pub trait PageReader: Send + Sync + 'static {
@@ -34,15 +37,58 @@ pub trait PageReader: Send + Sync + 'static {
     fn store(&self) -> &str;
 }
 
-/// The books of one request, in rank order.
-pub enum BookStream {
+/// The books of one request, in rank order. It counts the books it yields
+/// and, once dropped, reports them (see [`Report`]): once per request,
+/// never per book.
+pub struct BookStream {
+    source: Source,
+    sent: u64,
+    ended: Option<Ended>,
+    report: Option<Report>,
+}
+
+enum Source {
     Generated { user_id: u64, ids: Range<u64> },
     Paged(PagedBooks),
 }
 
+/// How a stream ended, if it got to its end.
+enum Ended {
+    Complete,
+    Failed(String),
+}
+
+/// Who is told about a stream when it is done: the metrics, under its
+/// transport, and the log, in the request's span.
+pub struct Report {
+    pub transport: &'static str,
+    pub metrics: Metrics,
+    pub span: tracing::Span,
+    pub started: Instant,
+}
+
 impl BookStream {
     pub fn generated(user_id: u64, ids: Range<u64>) -> Self {
-        BookStream::Generated { user_id, ids }
+        Self::from_source(Source::Generated { user_id, ids })
+    }
+
+    pub(super) fn paged(books: PagedBooks) -> Self {
+        Self::from_source(Source::Paged(books))
+    }
+
+    fn from_source(source: Source) -> Self {
+        Self {
+            source,
+            sent: 0,
+            ended: None,
+            report: None,
+        }
+    }
+
+    /// Reports this stream to `report` once it is dropped.
+    pub fn reporting(mut self, report: Report) -> Self {
+        self.report = Some(report);
+        self
     }
 }
 
@@ -50,21 +96,67 @@ impl Stream for BookStream {
     type Item = Result<OutgoingBook, SourceError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.get_mut() {
-            BookStream::Generated { user_id, ids } => Poll::Ready(ids.next().map(|id| {
+        let this = self.get_mut();
+        let polled = match &mut this.source {
+            Source::Generated { user_id, ids } => Poll::Ready(ids.next().map(|id| {
                 Ok(OutgoingBook::Catalog {
                     user_id: *user_id,
                     id,
                 })
             })),
-            BookStream::Paged(paged) => Pin::new(paged).poll_next(cx),
+            Source::Paged(paged) => Pin::new(paged).poll_next(cx),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(_))) => this.sent += 1,
+            Poll::Ready(Some(Err(error))) => this.ended = Some(Ended::Failed(error.to_string())),
+            Poll::Ready(None) if this.ended.is_none() => this.ended = Some(Ended::Complete),
+            Poll::Ready(None) | Poll::Pending => {}
         }
+        polled
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            BookStream::Generated { ids, .. } => ids.size_hint(),
-            BookStream::Paged(_) => (0, None),
+        match &self.source {
+            Source::Generated { ids, .. } => ids.size_hint(),
+            Source::Paged(_) => (0, None),
+        }
+    }
+}
+
+impl Drop for BookStream {
+    fn drop(&mut self) {
+        let Some(report) = self.report.take() else {
+            return;
+        };
+        if let Some(metrics) = &report.metrics {
+            metrics.count_books(report.transport, self.sent);
+            if report.transport == "grpc" {
+                let recommend =
+                    crate::metrics::grpc::method_of("/recommendations.Recommendations/Recommend");
+                metrics
+                    .grpc_msg_sent
+                    .get_or_create(&recommend)
+                    .inc_by(self.sent);
+            }
+        }
+        let outcome = match &self.ended {
+            Some(Ended::Complete) => "complete",
+            Some(Ended::Failed(_)) => "failed",
+            // Dropped before its end: the caller left, its deadline passed, or the server is shutting down.
+            None => "stopped early",
+        };
+        report.span.record("books", self.sent);
+        let elapsed_ms = report.started.elapsed().as_millis() as u64;
+        let transport = report.transport;
+        match &self.ended {
+            Some(Ended::Failed(cause)) => tracing::warn!(
+                parent: &report.span, books = self.sent, elapsed_ms, outcome, transport,
+                "books sent: {cause}"
+            ),
+            _ => tracing::info!(
+                parent: &report.span, books = self.sent, elapsed_ms, outcome, transport,
+                "books sent"
+            ),
         }
     }
 }
@@ -72,6 +164,8 @@ impl Stream for BookStream {
 /// A user's books read page by page, one page ahead.
 pub struct PagedBooks {
     reader: Arc<dyn PageReader>,
+    /// Times every page read, when metrics are on.
+    read_seconds: Option<Histogram>,
     user_id: u64,
     page_size: u64,
     /// The first rank not yet asked for.
@@ -93,9 +187,11 @@ impl PagedBooks {
         user_id: u64,
         ranks: Range<u64>,
         page_size: u64,
+        read_seconds: Option<Histogram>,
     ) -> Self {
         let mut books = Self {
             reader,
+            read_seconds,
             user_id,
             page_size: page_size.max(1),
             next_read: ranks.start,
@@ -118,8 +214,16 @@ impl PagedBooks {
         let limit = self.page_size.min(self.end - self.next_read);
         let read = self.reader.read_page(self.user_id, self.next_read, limit);
         self.next_read += limit;
+        let timer = self.read_seconds.clone();
         // Spawned, so the read runs while the current page is being sent.
-        self.pending = Some(tokio::spawn(read));
+        self.pending = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let page = read.await;
+            if let Some(timer) = timer {
+                timer.observe(started.elapsed().as_secs_f64());
+            }
+            page
+        }));
     }
 
     /// Checks that a page holds exactly the ranks asked for, in order.
@@ -259,7 +363,7 @@ mod tests {
     #[tokio::test]
     async fn pages_are_read_by_keyset_and_yield_every_book_in_order() {
         let reader = Arc::new(CatalogPages::default());
-        let books: Vec<_> = PagedBooks::start(reader.clone(), 4, 5..2505, 1000)
+        let books: Vec<_> = PagedBooks::start(reader.clone(), 4, 5..2505, 1000, None)
             .map(|book| book.unwrap().to_message())
             .collect()
             .await;
@@ -273,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn at_most_one_page_is_read_ahead_of_the_one_being_sent() {
         let reader = Arc::new(CatalogPages::default());
-        let mut books = PagedBooks::start(reader.clone(), 1, 0..10_000, 100);
+        let mut books = PagedBooks::start(reader.clone(), 1, 0..10_000, 100, None);
         for _ in 0..150 {
             books.next().await.unwrap().unwrap();
         }
@@ -288,7 +392,9 @@ mod tests {
             missing_rank: Some(150),
             ..CatalogPages::default()
         });
-        let results: Vec<_> = PagedBooks::start(reader, 1, 0..300, 100).collect().await;
+        let results: Vec<_> = PagedBooks::start(reader, 1, 0..300, 100, None)
+            .collect()
+            .await;
         assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 100);
         assert!(matches!(
             results.last(),

@@ -17,7 +17,7 @@ fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
 }
 
 #[tokio::test]
-async fn with_a_token_every_rpc_needs_it() {
+async fn with_a_token_every_rpc_that_returns_books_needs_it_and_health_does_not() {
     let server = spawn_server_with(bookstream_server::ServerConfig {
         token: Some(TOKEN.to_owned()),
         ..config()
@@ -38,11 +38,12 @@ async fn with_a_token_every_rpc_needs_it() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
+        // Kubernetes' gRPC probes cannot send a token: health answers anyway.
         let check = HealthCheckRequest {
-            service: String::new(),
+            service: "recommendations.Recommendations".to_owned(),
         };
-        let status = health.check(with_token(check, token)).await.unwrap_err();
-        assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
+        let answer = health.check(with_token(check, token)).await.unwrap();
+        assert_eq!(answer.into_inner().status, 1, "SERVING, {token:?}");
     }
 
     let mut stream = grpc
@@ -67,17 +68,20 @@ async fn with_a_token_every_rpc_needs_it() {
 }
 
 #[tokio::test]
-async fn with_a_token_every_rest_route_needs_it() {
+async fn with_a_token_probes_and_scrapers_get_in_and_books_stay_guarded() {
     let server = spawn_server_with(bookstream_server::ServerConfig {
         token: Some(TOKEN.to_owned()),
         ..config()
     })
     .await;
     let http = reqwest::Client::new();
+    for path in ["/health", "/metrics"] {
+        let response = http.get(server.rest_url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
     for path in [
         "/recommendations?max_results=3",
         "/recommendations/stream?max_results=3",
-        "/health",
     ] {
         let response = http.get(server.rest_url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");

@@ -7,6 +7,7 @@
 mod auth;
 mod discovery;
 mod grpc;
+mod metrics;
 mod rest;
 mod store_faults;
 mod stores;
