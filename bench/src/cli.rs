@@ -60,10 +60,37 @@ pub struct BenchOpts {
     )]
     pub sweep_books: u64,
 
+    /// Also time a baseline pair on the generated catalog, interleaved with
+    /// the main one: the binaries in this directory (another build) ...
+    #[arg(long, env = "BOOKSTREAM_BENCH_BASELINE_BIN_DIR")]
+    pub baseline_bin_dir: Option<PathBuf>,
+
+    /// ... and/or these environment variables for both its binaries, e.g.
+    /// `BOOKSTREAM_METRICS=false` to weigh what metrics cost.
+    #[arg(long, env = "BOOKSTREAM_BENCH_BASELINE_ENV", value_delimiter = ',',
+          value_parser = parse_env_pair)]
+    pub baseline_env: Vec<(String, String)>,
+
+    /// The most the main pair may take over the baseline at a million books.
+    #[arg(
+        long,
+        env = "BOOKSTREAM_BENCH_BASELINE_MAX_RATIO",
+        default_value_t = 1.03
+    )]
+    pub baseline_max_ratio: f64,
+
     #[command(flatten)]
     pub log: bookstream::telemetry::LogArgs,
 
     /// Also write every figure as JSON to this file.
     #[arg(long, env = "BOOKSTREAM_BENCH_JSON")]
     pub json: Option<PathBuf>,
+}
+
+/// `NAME=VALUE`.
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("'{text}' is not NAME=VALUE")),
+    }
 }

@@ -76,9 +76,14 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
         stores.push((spec, pair));
     }
 
+    let baseline = bench.baseline(opts).await?;
+
     // Connections, allocator pools and page caches warmed before anything counts.
     bench.floor(1000)?;
-    for pair in std::iter::once(&generated).chain(stores.iter().map(|(_, pair)| pair)) {
+    for pair in std::iter::once(&generated)
+        .chain(&baseline)
+        .chain(stores.iter().map(|(_, pair)| pair))
+    {
         bench.timed(pair, 1000).await?;
     }
 
@@ -87,11 +92,15 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
     for &books in &opts.sizes {
         let mut floor = Duration::MAX;
         let mut reference = Best::default();
+        let mut against = Best::default();
         let mut best: Vec<Best> = vec![Best::default(); stores.len()];
         let mut exports: Vec<Option<Duration>> = vec![None; stores.len()];
         for _ in 0..opts.repeat {
             floor = floor.min(bench.floor(books)?);
             reference.add(bench.timed(&generated, books).await?);
+            if let Some(baseline) = &baseline {
+                against.add(bench.timed(baseline, books).await?);
+            }
             for (index, (spec, pair)) in stores.iter().enumerate() {
                 best[index].add(bench.timed(pair, books).await?);
                 if let Some(export) = store::export_time(spec, &spec.reveal(), books).await {
@@ -108,7 +117,8 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 generated.client.peak_rss_kib()?,
             ),
             (reference.server_cpu, reference.client_cpu),
-        );
+        )
+        .with_baseline(baseline.as_ref().map(|_| against.elapsed));
         tracing::info!(books, ratio = figures.ratio(), "measured");
         sizes.push(figures);
         for (index, (spec, pair)) in stores.iter().enumerate() {
@@ -145,13 +155,10 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
             });
         }
     }
-    Ok(BenchReport::new(
-        opts.format.name(),
-        opts.repeat,
-        sizes,
-        store_figures,
-        sweep,
-    ))
+    Ok(
+        BenchReport::new(opts.format.name(), opts.repeat, sizes, store_figures, sweep)
+            .with_baseline_limit(opts.baseline_max_ratio),
+    )
 }
 
 /// Where the bench's binaries and files are.
@@ -177,10 +184,31 @@ impl Bench {
             spec,
             &spec.reveal(),
             page_size,
+            &[],
             &self.output(name),
             self.format,
         )
         .await
+    }
+
+    /// The baseline pair on the generated catalog, if one is asked for.
+    async fn baseline(&self, opts: &BenchOpts) -> anyhow::Result<Option<Pair>> {
+        if opts.baseline_bin_dir.is_none() && opts.baseline_env.is_empty() {
+            return Ok(None);
+        }
+        let bin_dir = opts.baseline_bin_dir.as_deref().unwrap_or(&self.bin_dir);
+        let spec = CatalogSpec::Generated;
+        let pair = Pair::start(
+            bin_dir,
+            &spec,
+            &spec.reveal(),
+            None,
+            &opts.baseline_env,
+            &self.output("baseline"),
+            self.format,
+        )
+        .await?;
+        Ok(Some(pair))
     }
 
     /// One floor run, its file checked and removed.

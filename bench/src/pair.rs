@@ -42,6 +42,7 @@ impl Pair {
         catalog: &CatalogSpec,
         catalog_text: &str,
         page_size: Option<u64>,
+        extra_env: &[(String, String)],
         output: &Path,
         format: Format,
     ) -> anyhow::Result<Self> {
@@ -49,6 +50,11 @@ impl Pair {
         if let Some(page_size) = page_size {
             envs.push(("BOOKSTREAM_PAGE_SIZE", page_size.to_string()));
         }
+        envs.extend(
+            extra_env
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.clone())),
+        );
         let (server, line) = Process::start(
             bin_dir,
             "server",
@@ -75,7 +81,7 @@ impl Pair {
                 "--format",
                 format.name(),
             ],
-            &[],
+            &envs[1..],
             ready::CLIENT_PREFIX.trim_end(),
         )
         .await?;

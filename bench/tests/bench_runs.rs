@@ -29,6 +29,9 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
         work_dir: Some(work_dir.path().to_owned()),
         json: None,
         log: Default::default(),
+        baseline_bin_dir: None,
+        baseline_env: vec![("BOOKSTREAM_METRICS".to_owned(), "false".to_owned())],
+        baseline_max_ratio: 1.03,
         catalog: vec![],
         page_sizes: vec![],
         sweep_books: 2_000,
@@ -55,6 +58,20 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
         );
     }
     assert!(report.render().contains("| 2,000 |"), "{}", report.render());
+    // The baseline (metrics off) ran beside it, size by size.
+    assert!(
+        report
+            .sizes
+            .iter()
+            .all(|size| size.baseline_seconds.is_some()),
+        "{:?}",
+        report.sizes
+    );
+    assert!(
+        report.render().contains("trigger / baseline"),
+        "{}",
+        report.render()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(work_dir.path()).unwrap().collect();
     assert!(
         leftovers.is_empty(),
@@ -78,6 +95,9 @@ async fn a_store_is_loaded_when_too_shallow_then_measured_beside_the_generated_c
         work_dir: Some(work_dir.path().to_owned()),
         json: None,
         log: Default::default(),
+        baseline_bin_dir: None,
+        baseline_env: vec![],
+        baseline_max_ratio: 1.03,
         catalog: vec![format!("sqlite:{}", store.display()).parse().unwrap()],
         page_sizes: vec![100, 1_000],
         sweep_books: 2_000,

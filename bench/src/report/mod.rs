@@ -23,11 +23,24 @@ pub struct SizeFigures {
     /// Least CPU time each process spent on one run of this size.
     pub server_cpu_seconds: f64,
     pub client_cpu_seconds: f64,
+    /// The baseline pair's fastest run of the same size, when there is one.
+    pub baseline_seconds: Option<f64>,
 }
 
 impl SizeFigures {
     pub fn ratio(&self) -> f64 {
         self.trigger_seconds / self.floor_seconds
+    }
+
+    /// The trigger's time over the baseline's, when there is one.
+    pub fn over_baseline(&self) -> Option<f64> {
+        self.baseline_seconds
+            .map(|baseline| self.trigger_seconds / baseline)
+    }
+
+    pub fn with_baseline(mut self, baseline: Option<Duration>) -> Self {
+        self.baseline_seconds = baseline.map(|baseline| baseline.as_secs_f64());
+        self
     }
 
     pub fn trigger_books_per_second(&self) -> f64 {
@@ -126,6 +139,13 @@ impl BenchReport {
         }
     }
 
+    /// Judges the trigger against the baseline too: at most `limit` times its time.
+    pub fn with_baseline_limit(mut self, limit: f64) -> Self {
+        self.verdicts
+            .extend(targets::judge_baseline(&self.sizes, limit));
+        self
+    }
+
     pub fn all_met(&self) -> bool {
         self.verdicts.iter().all(|verdict| verdict.met)
     }
@@ -138,6 +158,29 @@ impl BenchReport {
             "| books | floor s | trigger s | trigger / floor | trigger books/s | server peak MB | client peak MB | server CPU-s/M | client CPU-s/M |"
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        if self
+            .sizes
+            .iter()
+            .any(|size| size.baseline_seconds.is_some())
+        {
+            let _ = writeln!(
+                out,
+                "| books | trigger s | baseline s | trigger / baseline |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|");
+            for size in &self.sizes {
+                if let (Some(baseline), Some(ratio)) = (size.baseline_seconds, size.over_baseline())
+                {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {:.3} | {baseline:.3} | {ratio:.3} |",
+                        thousands(size.books),
+                        size.trigger_seconds
+                    );
+                }
+            }
+            let _ = writeln!(out);
+        }
         for size in &self.sizes {
             let (server_cpu, client_cpu) = size.cpu_per_million();
             let _ = writeln!(
@@ -228,6 +271,7 @@ impl SizeFigures {
             client_peak_kib: peaks_kib.1,
             server_cpu_seconds: cpu_seconds.0,
             client_cpu_seconds: cpu_seconds.1,
+            baseline_seconds: None,
         }
     }
 }

@@ -131,6 +131,25 @@ pub(super) fn judge_stores(stores: &[StoreFigures]) -> Vec<Verdict> {
     verdicts
 }
 
+pub(super) fn judge_baseline(sizes: &[SizeFigures], limit: f64) -> Vec<Verdict> {
+    sizes
+        .iter()
+        .filter(|size| size.books == SPEED_TARGET_BOOKS)
+        .filter_map(|size| {
+            let ratio = size.over_baseline()?;
+            Some(Verdict {
+                target: format!(
+                    "GET /{} within {:.0}% of the baseline",
+                    size.books,
+                    (limit - 1.0) * 100.0
+                ),
+                measured: format!("{ratio:.3}x"),
+                met: ratio <= limit,
+            })
+        })
+        .collect()
+}
+
 fn growth_verdict(what: &str, small: (u64, u64), large: (u64, u64), cap_kib: u64) -> Verdict {
     let growth = large.1 as f64 / small.1.max(1) as f64;
     Verdict {
