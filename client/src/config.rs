@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::sink::Format;
+use crate::{discovery::Target, sink::Format};
 
 /// Bookstream trigger client: `GET /<n>` streams n book recommendations from
 /// the server and writes every one of them to a file.
@@ -23,15 +23,23 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_TRIGGER_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// gRPC address of the recommendation server; several, comma-separated,
-    /// to take them in turn and resume a broken stream on another.
+    /// The recommendation servers: gRPC URLs, or `dns:///NAME:PORT` for
+    /// every address NAME resolves to (a headless Service's replicas, say);
+    /// several, comma-separated, are taken in turn, and a stream broken on
+    /// one resumes on another.
     #[arg(
         long,
         env = "BOOKSTREAM_SERVER",
         value_delimiter = ',',
         default_value = "http://127.0.0.1:50051"
     )]
-    pub server: Vec<String>,
+    pub server: Vec<Target>,
+
+    /// How often `dns:///` names are resolved again: new addresses join,
+    /// vanished ones leave.
+    #[arg(long, env = "BOOKSTREAM_RESOLVE_INTERVAL", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub resolve_interval: Duration,
 
     /// How often every server's gRPC health service is asked; an unhealthy
     /// server is skipped until it answers SERVING again.

@@ -5,6 +5,7 @@
 //! file; none reaches into another's job.
 
 pub mod config;
+pub mod discovery;
 pub mod input;
 pub mod metrics;
 pub mod page;
@@ -49,6 +50,7 @@ pub struct Client {
     listener: TcpListener,
     settings: TriggerSettings,
     health_interval: Duration,
+    resolve_interval: Duration,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
@@ -78,8 +80,11 @@ impl Client {
             config.connect_timeout,
             config.token.as_deref(),
             ca.as_deref(),
-        )?
-        .with_metrics(metrics.clone());
+            metrics.clone(),
+        )?;
+        // The first triggers need servers: `dns:///` names are resolved now.
+        upstream.resolve().await;
+        let resolve_interval = config.resolve_interval;
         let health_interval = config.health_interval;
         let listener =
             TcpListener::bind(config.listen)
@@ -106,6 +111,7 @@ impl Client {
             listener,
             settings,
             health_interval,
+            resolve_interval,
             tls,
         })
     }
@@ -130,6 +136,10 @@ impl Client {
             .settings
             .upstream
             .spawn_health_checks(self.health_interval);
+        let discovery = self
+            .settings
+            .upstream
+            .spawn_discovery(self.resolve_interval);
         let app = trigger::app(self.settings);
         let served = match self.tls {
             Some(tls) => {
@@ -147,6 +157,9 @@ impl Client {
         }
         .map_err(ClientError::Serve);
         health_checks.abort();
+        if let Some(discovery) = discovery {
+            discovery.abort();
+        }
         served
     }
 }

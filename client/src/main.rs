@@ -16,7 +16,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: ClientConfig) -> anyhow::Result<()> {
     let _telemetry = bookstream::telemetry::init("bookstream-client", config.log.log_format);
-    let server = config.server.join(",");
+    let server: Vec<String> = config.server.iter().map(ToString::to_string).collect();
+    let server = server.join(",");
     let output = config.output.clone();
     let client = Client::bind(config).await.context("starting the client")?;
     let base_url = client.base_url()?;

@@ -101,6 +101,13 @@ impl ClientMetrics {
             .set(i64::from(healthy));
     }
 
+    /// A server left the set: its health is no longer reported.
+    pub fn forget_server(&self, server: &str) {
+        self.upstream_healthy.remove(&Server {
+            server: server.to_owned(),
+        });
+    }
+
     /// Every metric in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut text = String::new();

@@ -207,7 +207,7 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
         if let Some(count) = count {
             total = written_before.saturating_add(count).min(request.count);
         }
-        span.record("server", upstream.url(server));
+        span.record("server", server.url());
         let end = consume(stream, &mut sink, total, request, &mut progress)
             .instrument(span.clone())
             .await?;
@@ -221,7 +221,7 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
         };
         span.record("ended", cause.as_str());
         // Resume elsewhere if there is an elsewhere.
-        upstream.mark_broken(server);
+        upstream.mark_broken(&server);
         if !(retryable && retries.left()) {
             break Some(cause);
         }

@@ -296,7 +296,8 @@ impl Answer {
                 let (status, title) = match upstream {
                     UpstreamError::Unreachable { .. }
                     | UpstreamError::InvalidEndpoint { .. }
-                    | UpstreamError::NoServers
+                    | UpstreamError::NoServers { .. }
+                    | UpstreamError::NoTargets
                     | UpstreamError::InvalidToken
                     | UpstreamError::MissingCa { .. } => {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")

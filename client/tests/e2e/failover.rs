@@ -18,7 +18,7 @@ use crate::{
 async fn spawn_client_for(servers: Vec<String>, retries: u32) -> TestClient {
     let first = servers[0].clone();
     spawn_client_with(&first, move |config| ClientConfig {
-        server: servers,
+        server: servers.iter().map(|url| url.parse().unwrap()).collect(),
         retries,
         ..config
     })

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod concurrency;
+mod discovery;
 mod failover;
 mod failures;
 mod formats;

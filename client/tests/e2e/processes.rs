@@ -234,10 +234,10 @@ async fn a_bad_flag_is_a_usage_error_and_help_explains_every_flag() {
 async fn killing_a_real_server_mid_stream_resumes_on_the_second_one() {
     let first = ServerProcess::start("127.0.0.1:0").await;
     let second = ServerProcess::start("127.0.0.1:0").await;
-    let servers = vec![first.url(), second.url()];
+    let servers = [first.url(), second.url()];
     let client = spawn_client_with(&servers[0].clone(), |config| {
         bookstream_client::ClientConfig {
-            server: servers,
+            server: servers.iter().map(|url| url.parse().unwrap()).collect(),
             ..config
         }
     })

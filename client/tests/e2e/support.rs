@@ -68,7 +68,8 @@ pub(crate) struct TestClient {
 pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
     ClientConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        server: vec![server_url.to_owned()],
+        server: vec![server_url.parse().unwrap()],
+        resolve_interval: Duration::from_millis(100),
         health_interval: Duration::from_millis(100),
         output: output.to_owned(),
         format: Format::Txt,

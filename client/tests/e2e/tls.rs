@@ -102,7 +102,7 @@ async fn a_client_trusting_another_ca_or_speaking_plaintext_gets_nothing() {
 #[tokio::test]
 async fn an_https_server_without_a_ca_is_a_startup_error_that_says_so() {
     let config = ClientConfig {
-        server: vec!["https://localhost:1".to_owned()],
+        server: vec!["https://localhost:1".parse().unwrap()],
         ..crate::support::client_config("http://unused", Path::new("books.out"))
     };
     let error = Client::bind(config).await.unwrap_err().to_string();
