@@ -48,13 +48,25 @@ pub struct ClientConfig {
     pub health_interval: Duration,
 
     /// File that receives the books of each run (replaced atomically when a
-    /// run completes; a broken run leaves `<output>.partial`).
+    /// run completes; a broken run leaves `<output>.partial`). The
+    /// placeholders `{run}`, `{user}` and `{n}` give every run its own file,
+    /// e.g. `books-{run}.txt`.
     #[arg(
         long,
         env = "BOOKSTREAM_OUTPUT",
         default_value = "recommend_books_from_server.txt"
     )]
     pub output: PathBuf,
+
+    /// The run history, one JSON line per run start and end, kept across
+    /// restarts [default: bookstream-runs.jsonl beside --output].
+    #[arg(long, env = "BOOKSTREAM_HISTORY")]
+    pub history: Option<PathBuf>,
+
+    /// How many of the newest runs the history keeps.
+    #[arg(long, env = "BOOKSTREAM_HISTORY_LIMIT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub history_limit: u64,
 
     /// Layout of the output file.
     #[arg(long, env = "BOOKSTREAM_FORMAT", value_enum, default_value_t = Format::Txt)]
@@ -113,4 +125,17 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_CONNECT_TIMEOUT", default_value = "5s",
           value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Where the run history is kept: `--history`, or beside the output.
+    pub fn history_path(&self) -> PathBuf {
+        self.history.clone().unwrap_or_else(|| {
+            let dir = self
+                .output
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new(""));
+            dir.join("bookstream-runs.jsonl")
+        })
+    }
 }

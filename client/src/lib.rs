@@ -10,6 +10,7 @@ pub mod input;
 pub mod metrics;
 pub mod page;
 pub mod run;
+pub mod runs;
 pub mod sink;
 pub mod tls;
 pub mod trigger;
@@ -40,6 +41,8 @@ pub enum ClientError {
     },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    History(#[from] runs::history::HistoryError),
     #[error("the trigger listener failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -48,6 +51,7 @@ pub enum ClientError {
 #[derive(Debug)]
 pub struct Client {
     listener: TcpListener,
+    runs: runs::Runs,
     settings: TriggerSettings,
     health_interval: Duration,
     resolve_interval: Duration,
@@ -82,6 +86,7 @@ impl Client {
             ca.as_deref(),
             metrics.clone(),
         )?;
+        let runs = runs::Runs::open(Some(&config.history_path()), config.history_limit as usize)?;
         // The first triggers need servers: `dns:///` names are resolved now.
         upstream.resolve().await;
         let resolve_interval = config.resolve_interval;
@@ -109,6 +114,7 @@ impl Client {
         };
         Ok(Self {
             listener,
+            runs,
             settings,
             health_interval,
             resolve_interval,
@@ -140,7 +146,7 @@ impl Client {
             .settings
             .upstream
             .spawn_discovery(self.resolve_interval);
-        let app = trigger::app(self.settings);
+        let app = trigger::app(self.settings, self.runs);
         let served = match self.tls {
             Some(tls) => {
                 let listener =

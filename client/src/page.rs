@@ -6,15 +6,17 @@ use std::path::Path;
 use bookstream::display::thousands;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::run::RunReport;
-
 const STYLE: &str = "
 body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; }
 table { border-collapse: collapse; margin: 1rem 0; }
 th, td { text-align: left; padding: .25rem .75rem .25rem 0; border-bottom: 1px solid #ddd; }
 code { background: #f4f4f4; padding: 0 .25rem; }
-.failed { color: #a40000; }
+.failed, .outcome-failed, .outcome-partial { color: #a40000; }
+.outcome-cancelled { color: #8a5a00; }
+progress { width: 100%; height: 1.5rem; }
+#stop button { font-size: 1rem; padding: .4rem 1.2rem; }
+#chart svg { max-width: 100%; height: auto; }
 .note { background: #fff8e0; padding: .5rem .75rem; }
 ";
 
@@ -48,39 +50,7 @@ pub fn index(info: IndexInfo<'_>) -> Markup {
                 li { a href="/1000?user_id=42" { "1,000 books for user 42" } }
             }
             p { "Up to " (thousands(info.max_n)) " books per request. Ask with " code { "Accept: application/json" } " (as curl does) for a JSON answer." }
-        },
-    )
-}
-
-/// The answer to a run that wrote every book.
-pub fn report(report: &RunReport) -> Markup {
-    layout(
-        "Books received",
-        html! {
-            h1 { (thousands(report.received)) " books received" }
-            @if report.user_has_fewer() {
-                p .note {
-                    "User " (report.user_id) " has " (thousands(report.received)) " recommendations, fewer than the "
-                    (thousands(report.requested)) " asked for: all of them were received."
-                }
-            }
-            table {
-                tr { th { "User" } td { (report.user_id) } }
-                tr { th { "Requested" } td { (thousands(report.requested)) } }
-                tr { th { "Received" } td { (thousands(report.received)) } }
-                tr { th { "Elapsed" } td { (format!("{:.3}", report.elapsed.as_secs_f64())) " s" } }
-                tr { th { "Rate" } td { (thousands(report.books_per_second() as u64)) " books/s" } }
-                tr { th { "Retries" } td { (report.retries) } }
-                tr { th { "File" } td { code { (report.file.display()) } " (" (report.format.name()) ")" } }
-            }
-            h2 { "First books" }
-            table {
-                tr { th { "#" } th { "Title" } th { "Author" } th { "Year" } }
-                @for book in &report.preview {
-                    tr { td { (book.id) } td { (book.title) } td { (book.author) } td { (book.year) } }
-                }
-            }
-            p { a href="/" { "Back" } }
+            p { "Every run is watched live, can be stopped, and is kept: " a href="/runs" { "all runs" } "." }
         },
     )
 }
@@ -108,7 +78,22 @@ pub fn failure(
     )
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+/// Whether the caller is a browser, which wants pages rather than JSON.
+pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"))
+}
+
+/// A page of the client, titled `title`.
+pub(crate) fn layout(title: &str, body: Markup) -> Markup {
+    layout_with_head(title, html! {}, body)
+}
+
+/// A page with `head` added to its head.
+pub(crate) fn layout_with_head(title: &str, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -117,6 +102,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Bookstream" }
                 style { (STYLE) }
+                (head)
             }
             body { (body) }
         }

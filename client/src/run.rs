@@ -14,6 +14,10 @@ use tonic::{Status, Streaming};
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
+    runs::{
+        live::{self, Live},
+        record::AttemptRecord,
+    },
     sink::{FileSink, Format, SinkError},
     upstream::{Attempt, Upstream, UpstreamError, is_retryable},
 };
@@ -21,7 +25,7 @@ use crate::{
 /// Books shown on the result page.
 pub const PREVIEW_BOOKS: usize = 5;
 /// How often a long run logs its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+const LOG_EVERY: Duration = Duration::from_secs(2);
 /// Checking the clock on every book would cost more than the book.
 const CLOCK_CHECK_MASK: u64 = 0x3FFF;
 
@@ -107,6 +111,13 @@ pub enum RunError {
         cause: String,
         partial_file: Option<PathBuf>,
     },
+    /// Stopped by a person (`POST /runs/{id}/cancel`); what arrived was kept.
+    #[error("the run was stopped after {received} books")]
+    Cancelled {
+        received: u64,
+        retries: u32,
+        partial_file: Option<PathBuf>,
+    },
     /// The file could not be written.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -114,21 +125,26 @@ pub enum RunError {
 
 /// Opens the stream from book `start_at`, retrying unreachable servers
 /// while the run's retries last.
+/// Opens the stream from book `start_at`, retrying unreachable servers
+/// while the run's retries last; `None` when the run is stopped meanwhile.
 async fn open(
     upstream: &Upstream,
     request: &RunRequest,
     start_at: u64,
     retries: &mut Retries,
-) -> Result<Attempt, UpstreamError> {
+    live: &Live,
+) -> Result<Option<Attempt>, UpstreamError> {
     loop {
         match upstream
             .recommend(request.user_id, request.count, start_at)
             .await
         {
             Err(error) if error.is_retryable() && retries.left() => {
-                retries.wait(start_at, &error.to_string()).await;
+                if !retries.wait(start_at, &error.to_string(), live).await {
+                    return Ok(None);
+                }
             }
-            opened => return opened,
+            opened => return opened.map(Some),
         }
     }
 }
@@ -158,7 +174,8 @@ impl Retries {
     }
 
     /// Spends one retry: waits, and doubles the next wait (up to [`MAX_BACKOFF`]).
-    async fn wait(&mut self, received: u64, cause: &str) {
+    /// False when the run is stopped meanwhile.
+    async fn wait(&mut self, received: u64, cause: &str, live: &Live) -> bool {
         self.used += 1;
         tracing::warn!(
             retry = self.used,
@@ -167,8 +184,12 @@ impl Retries {
             "stream broke or server unreachable, retrying in {:?}: {cause}",
             self.backoff
         );
-        tokio::time::sleep(self.backoff).await;
+        let waited = tokio::select! {
+            () = tokio::time::sleep(self.backoff) => true,
+            () = live.stopped() => false,
+        };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        waited
     }
 }
 
@@ -176,6 +197,8 @@ impl Retries {
 enum StreamEnd {
     /// Every requested book is in the sink.
     Complete,
+    /// A person stopped the run.
+    Stopped,
     /// The stream broke; resuming may or may not help.
     Broken { cause: String, retryable: bool },
 }
@@ -183,14 +206,25 @@ enum StreamEnd {
 /// Streams `request.count` books from `upstream` into `request.output`,
 /// resuming a broken stream after the last book written, so that the file of
 /// a run with retries is byte for byte the file of an unbroken run.
-pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport, RunError> {
-    let mut progress = Progress::new(request.count);
+pub async fn run(
+    upstream: &Upstream,
+    request: &RunRequest,
+    live: &Live,
+) -> Result<RunReport, RunError> {
+    let mut progress = Progress::new(request.count, live);
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
     let mut span = attempt_span(0);
-    let mut attempt = open(upstream, request, 0, &mut retries)
+    let Some(mut attempt) = open(upstream, request, 0, &mut retries, live)
         .instrument(span.clone())
-        .await?;
+        .await?
+    else {
+        return Err(RunError::Cancelled {
+            received: 0,
+            retries: retries.used,
+            partial_file: None,
+        });
+    };
     let mut sink = FileSink::create(&request.output, request.format)?;
 
     // Until a server says otherwise, the result holds the books asked for.
@@ -206,74 +240,98 @@ pub async fn run(upstream: &Upstream, request: &RunRequest) -> Result<RunReport,
         // may be shorter than n. This attempt started at `written_before`.
         if let Some(count) = count {
             total = written_before.saturating_add(count).min(request.count);
+            live.expected(total);
         }
         span.record("server", server.url());
         let end = consume(stream, &mut sink, total, request, &mut progress)
             .instrument(span.clone())
             .await?;
-        span.record("books", sink.written() - written_before);
+        let books = sink.written() - written_before;
+        live.received(sink.written());
+        span.record("books", books);
+        let ended = match &end {
+            StreamEnd::Complete => "complete".to_owned(),
+            StreamEnd::Stopped => "stopped by a person".to_owned(),
+            StreamEnd::Broken { cause, .. } => cause.clone(),
+        };
+        span.record("ended", ended.as_str());
+        live.attempt_ended(AttemptRecord {
+            server: server.url().to_owned(),
+            first_rank: written_before,
+            books,
+            ended,
+        });
         let (cause, retryable) = match end {
-            StreamEnd::Complete => {
-                span.record("ended", "complete");
-                break None;
-            }
+            StreamEnd::Complete => break None,
+            StreamEnd::Stopped => break Some(Stop::Stopped),
             StreamEnd::Broken { cause, retryable } => (cause, retryable),
         };
-        span.record("ended", cause.as_str());
         // Resume elsewhere if there is an elsewhere.
         upstream.mark_broken(&server);
         if !(retryable && retries.left()) {
-            break Some(cause);
+            break Some(Stop::Broken(cause));
         }
-        if sink.written() > written_before {
+        if books > 0 {
             // The stream made progress: the server was fine, start the waits afresh.
             retries.progress_made();
         }
-        retries.wait(sink.written(), &cause).await;
+        if !retries.wait(sink.written(), &cause, live).await {
+            break Some(Stop::Stopped);
+        }
         span = attempt_span(sink.written());
-        attempt = match open(upstream, request, sink.written(), &mut retries)
+        attempt = match open(upstream, request, sink.written(), &mut retries, live)
             .instrument(span.clone())
             .await
         {
-            Ok(attempt) => attempt,
-            Err(error) => break Some(error.to_string()),
+            Ok(Some(attempt)) => attempt,
+            Ok(None) => break Some(Stop::Stopped),
+            Err(error) => break Some(Stop::Broken(error.to_string())),
         };
     };
     let retries = retries.used;
 
     let received = sink.written();
-    match stopped_by {
-        None => {
-            // fsync and rename can take a while on a large file; keep them off the async workers.
-            let file = finish(move || sink.commit()).await?;
-            Ok(RunReport {
-                user_id: request.user_id,
-                requested: request.count,
-                received,
-                file,
-                format: request.format,
-                elapsed: progress.started.elapsed(),
-                retries,
-                preview: progress.preview,
-            })
+    let Some(stop) = stopped_by else {
+        // fsync and rename can take a while on a large file; keep them off the async workers.
+        let file = finish(move || sink.commit()).await?;
+        return Ok(RunReport {
+            user_id: request.user_id,
+            requested: request.count,
+            received,
+            file,
+            format: request.format,
+            elapsed: progress.started.elapsed(),
+            retries,
+            preview: progress.preview,
+        });
+    };
+    let partial_file = match finish(move || sink.keep_partial()).await {
+        Ok(path) => Some(path),
+        Err(error) => {
+            tracing::error!("could not keep the partial result: {error}");
+            None
         }
-        Some(cause) => {
-            let partial_file = match finish(move || sink.keep_partial()).await {
-                Ok(path) => Some(path),
-                Err(error) => {
-                    tracing::error!("could not keep the partial result: {error}");
-                    None
-                }
-            };
-            Err(RunError::Interrupted {
-                requested: total,
-                received,
-                retries,
-                cause,
-                partial_file,
-            })
-        }
-    }
+    };
+    Err(match stop {
+        Stop::Stopped => RunError::Cancelled {
+            received,
+            retries,
+            partial_file,
+        },
+        Stop::Broken(cause) => RunError::Interrupted {
+            requested: total,
+            received,
+            retries,
+            cause,
+            partial_file,
+        },
+    })
+}
+
+/// Why a run stopped short of its last book.
+enum Stop {
+    Broken(String),
+    Stopped,
 }
 
 /// One attempt of a run: the stream opened at `first_rank`, on which server,
@@ -296,24 +354,28 @@ async fn consume(
     sink: &mut FileSink,
     total: u64,
     request: &RunRequest,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
 ) -> Result<StreamEnd, SinkError> {
     loop {
         // A book already buffered is taken at once; only a wait arms the
-        // timer, so the idle timeout costs nothing while books flow.
+        // timer (and listens for a stop), so neither costs anything while
+        // books flow.
         let next = match stream.message().now_or_never() {
             Some(next) => next,
-            None => match tokio::time::timeout(request.idle_timeout, stream.message()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    return Ok(StreamEnd::Broken {
-                        cause: format!(
-                            "no book arrived for {}",
-                            humantime::format_duration(request.idle_timeout)
-                        ),
-                        retryable: true,
-                    });
-                }
+            None => tokio::select! {
+                next = tokio::time::timeout(request.idle_timeout, stream.message()) => match next {
+                    Ok(next) => next,
+                    Err(_) => {
+                        return Ok(StreamEnd::Broken {
+                            cause: format!(
+                                "no book arrived for {}",
+                                humantime::format_duration(request.idle_timeout)
+                            ),
+                            retryable: true,
+                        });
+                    }
+                },
+                () = progress.live.stopped() => return Ok(StreamEnd::Stopped),
             },
         };
         let message = match next {
@@ -359,37 +421,51 @@ async fn consume(
         }
         progress.saw(&book);
         sink.write(&book)?;
-        progress.maybe_log(sink.written());
+        if progress.tell(sink.written()) {
+            return Ok(StreamEnd::Stopped);
+        }
     }
 }
 
-/// What a run shows while it goes: the first books, and a log line now and then.
-struct Progress {
+/// What a run shows while it goes: the first books, the live counters
+/// (every [`live::PROGRESS_EVERY`] books), and a log line now and then.
+struct Progress<'a> {
     requested: u64,
     started: Instant,
     last_logged: Instant,
     preview: Vec<BookRecommendation>,
+    live: &'a Live,
 }
 
-impl Progress {
-    fn new(requested: u64) -> Self {
+impl<'a> Progress<'a> {
+    fn new(requested: u64, live: &'a Live) -> Self {
         let started = Instant::now();
         Self {
             requested,
             started,
             last_logged: started,
             preview: Vec::with_capacity(PREVIEW_BOOKS),
+            live,
         }
     }
 
     fn saw(&mut self, book: &BookView<'_>) {
         if self.preview.len() < PREVIEW_BOOKS {
+            if self.preview.is_empty() {
+                self.live.first_book();
+            }
             self.preview.push(book.to_message());
         }
     }
 
-    fn maybe_log(&mut self, received: u64) {
-        if received & CLOCK_CHECK_MASK == 0 && self.last_logged.elapsed() >= PROGRESS_EVERY {
+    /// Tells the live counters how far the run is, every
+    /// [`live::PROGRESS_EVERY`] books; true when a person asked it to stop.
+    fn tell(&mut self, received: u64) -> bool {
+        if !received.is_multiple_of(live::PROGRESS_EVERY) {
+            return false;
+        }
+        self.live.received(received);
+        if received & CLOCK_CHECK_MASK == 0 && self.last_logged.elapsed() >= LOG_EVERY {
             self.last_logged = Instant::now();
             tracing::info!(
                 received,
@@ -398,6 +474,7 @@ impl Progress {
                 "progress"
             );
         }
+        self.live.stop_requested()
     }
 }
 

@@ -4,31 +4,32 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State, rejection::PathRejection, rejection::QueryRejection},
+    extract::{FromRef, Path, Query, State, rejection::PathRejection, rejection::QueryRejection},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
 use bookstream::telemetry::{self, HeaderSource};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
-use tracing::Instrument;
 
 use crate::{
     input::{self, InputError},
     metrics::ClientMetrics,
     page,
     run::{self, RunError, RunReport, RunRequest},
+    runs::{
+        self, Runs,
+        record::{RunSettings, millis},
+        routes,
+    },
     sink::Format,
     upstream::{Upstream, UpstreamError},
 };
@@ -51,19 +52,26 @@ pub struct TriggerSettings {
 #[derive(Debug, Clone)]
 struct AppState {
     settings: Arc<TriggerSettings>,
-    next_run_id: Arc<AtomicU64>,
     /// One permit per run that may go at once; beyond that, 429.
-    runs: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+    runs: Runs,
 }
 
-/// The trigger router.
-pub fn app(settings: TriggerSettings) -> Router {
+impl FromRef<AppState> for Runs {
+    fn from_ref(state: &AppState) -> Runs {
+        state.runs.clone()
+    }
+}
+
+/// The trigger router: `/{n}`, and every run's pages under `/runs`.
+pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
     let state = AppState {
-        runs: Arc::new(Semaphore::new(settings.max_runs)),
+        slots: Arc::new(Semaphore::new(settings.max_runs)),
         settings: Arc::new(settings),
-        next_run_id: Arc::new(AtomicU64::new(1)),
+        runs,
     };
     Router::new()
+        .merge(routes::routes())
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics_page))
@@ -94,24 +102,27 @@ async fn trigger(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let answer = Answer {
-        html: wants_html(&headers),
+    let mut answer = Answer {
+        html: page::wants_html(&headers),
+        run_id: None,
     };
-    let request = match parse_request(&state.settings, path, query) {
+    let mut request = match parse_request(&state.settings, path, query) {
         Ok(request) => request,
         Err(message) => {
             return answer.failure(StatusCode::BAD_REQUEST, "Bad request", &message, None);
         }
     };
 
-    let Ok(permit) = state.runs.clone().try_acquire_owned() else {
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         let message = format!(
             "this client already runs its limit of {} triggers at once (--max-runs); try again shortly",
             state.settings.max_runs
         );
         return answer.failure(StatusCode::TOO_MANY_REQUESTS, "Busy", &message, None);
     };
-    let run_id = state.next_run_id.fetch_add(1, Ordering::Relaxed);
+    let run_id = state.runs.next_id();
+    answer.run_id = Some(run_id);
+    request.output = runs::output_path(&request.output, run_id, request.user_id, request.count);
     let span = tracing::info_span!(
         "run",
         run_id,
@@ -122,22 +133,27 @@ async fn trigger(
     // A caller's trace (W3C traceparent) continues through the run to the server.
     telemetry::continue_trace(&span, &HeaderSource(&headers));
     telemetry::record_trace_id(&span);
-    let upstream = state.settings.upstream.clone();
     let metrics = state.settings.metrics.clone();
     let started = Instant::now();
-    // The run is its own task: a caller who closes the tab does not leave a
-    // half-written run behind, the file still completes.
-    let task = tokio::spawn(
-        async move {
-            let outcome = run::run(&upstream, &request).await;
-            account(&outcome, started.elapsed(), metrics.as_deref());
-            drop(permit);
-            outcome
-        }
-        .instrument(span),
+    // The run is its own task: a caller who closes the tab does not stop it,
+    // the file still completes; only a Stop does.
+    let task = state.runs.start(
+        run_id,
+        request,
+        run_settings(&state.settings),
+        state.settings.upstream.clone(),
+        span,
+        move |outcome| {
+            account(outcome, started.elapsed(), metrics.as_deref());
+            drop(slot);
+        },
     );
+    if answer.html {
+        // A browser watches the run live, at once, whatever n is.
+        return Redirect::to(&format!("/runs/{run_id}")).into_response();
+    }
     match task.await {
-        Ok(Ok(report)) => answer.success(&report),
+        Ok(Ok(report)) => answer.success(run_id, &report),
         Ok(Err(error)) => answer.run_failure(&error),
         Err(join_error) => {
             tracing::error!("run {run_id} panicked: {join_error}");
@@ -151,11 +167,23 @@ async fn trigger(
     }
 }
 
+/// What a run's report says it ran with.
+fn run_settings(settings: &TriggerSettings) -> RunSettings {
+    RunSettings {
+        format: settings.format.name().to_owned(),
+        retries: settings.retry.retries,
+        retry_backoff_ms: millis(settings.retry.first_backoff),
+        idle_timeout_ms: millis(settings.idle_timeout),
+        servers: settings.upstream.endpoints(),
+    }
+}
+
 /// Anything else, `/a/b` or `/../../etc/passwd` included: a 404 that points
 /// to the trigger, never a file or a run.
 async fn not_found(headers: HeaderMap) -> Response {
     Answer {
-        html: wants_html(&headers),
+        html: page::wants_html(&headers),
+        run_id: None,
     }
     .failure(
         StatusCode::NOT_FOUND,
@@ -243,6 +271,18 @@ fn account(
             );
             ("partial", *received, *retries)
         }
+        Err(RunError::Cancelled {
+            received, retries, ..
+        }) => {
+            tracing::info!(
+                outcome = "cancelled",
+                books = received,
+                elapsed_ms,
+                retries,
+                "run ended: stopped by request"
+            );
+            ("cancelled", *received, *retries)
+        }
         Err(error) => {
             tracing::warn!(
                 outcome = "failed",
@@ -258,25 +298,19 @@ fn account(
     }
 }
 
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .any(|value| value.contains("text/html"))
-}
-
 /// Renders answers in the caller's preferred form.
 struct Answer {
     html: bool,
+    /// The run the answer is about, once one was started.
+    run_id: Option<u64>,
 }
 
 impl Answer {
-    fn success(&self, report: &RunReport) -> Response {
-        if self.html {
-            return Html(page::report(report).into_string()).into_response();
-        }
+    /// A run that wrote every book (JSON callers wait for it; browsers watch it live).
+    fn success(&self, run_id: u64, report: &RunReport) -> Response {
         Json(json!({
+            "run_id": run_id,
+            "report": format!("/runs/{run_id}"),
             "requested": report.requested,
             "received": report.received,
             "user_id": report.user_id,
@@ -292,6 +326,20 @@ impl Answer {
     fn run_failure(&self, error: &RunError) -> Response {
         let message = error.to_string();
         match error {
+            RunError::Cancelled {
+                received,
+                retries,
+                partial_file,
+            } => self.failure(
+                StatusCode::CONFLICT,
+                "Run stopped",
+                &message,
+                Some(Arrived {
+                    received: *received,
+                    retries: *retries,
+                    partial_file: partial_file.as_deref(),
+                }),
+            ),
             RunError::Upstream(upstream) => {
                 let (status, title) = match upstream {
                     UpstreamError::Unreachable { .. }
@@ -352,6 +400,10 @@ impl Answer {
             return (status, Html(page.into_string())).into_response();
         }
         let mut body = json!({ "error": message });
+        if let Some(run_id) = self.run_id {
+            body["run_id"] = json!(run_id);
+            body["report"] = json!(format!("/runs/{run_id}"));
+        }
         if let Some(arrived) = arrived {
             body["received"] = json!(arrived.received);
             body["retries"] = json!(arrived.retries);

@@ -42,6 +42,8 @@ async fn rendered_dom(chromium: &PathBuf, url: &str) -> String {
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        // Time for a live run page to hear its end and reload into the summary.
+        .arg("--virtual-time-budget=10000")
         .arg("--dump-dom")
         .arg(url)
         .stdin(Stdio::null())

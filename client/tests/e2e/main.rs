@@ -18,6 +18,7 @@ mod observability;
 mod processes;
 mod proxy;
 mod resume;
+mod runs;
 mod stores;
 mod support;
 mod tls;

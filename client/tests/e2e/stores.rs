@@ -104,8 +104,10 @@ async fn a_user_with_fewer_books_than_asked_gets_them_all_and_the_answer_says_so
     assert_eq!(body["received"], 700);
     assert!(std::fs::read(&client.output).unwrap() == generated_file(5, 700, Format::Txt));
 
-    let (status, page) = client.get_html("/1000?user_id=5").await;
+    // The browser's run (run 2) ends on a page that says so too.
+    let (status, _) = client.get_html("/1000?user_id=5").await;
     assert_eq!(status, StatusCode::OK);
+    let page = client.html_once_ended("/runs/2").await;
     assert!(page.contains("fewer than the 1,000 asked for"), "{page}");
     assert!(client.files() == ["books.out"], "{:?}", client.files());
 }

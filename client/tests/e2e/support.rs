@@ -87,6 +87,8 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         connect_timeout: Duration::from_secs(5),
         log: Default::default(),
         metrics: true,
+        history: None,
+        history_limit: 1000,
     }
 }
 
@@ -100,7 +102,15 @@ pub(crate) async fn spawn_client_with(
 ) -> TestClient {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("books.out");
-    let config = adjust(client_config(server_url, &output));
+    spawn_client_in(dir, adjust(client_config(server_url, &output))).await
+}
+
+/// A client with exactly `config` (its output wherever the config says).
+pub(crate) async fn spawn_client_from(config: ClientConfig) -> TestClient {
+    spawn_client_in(tempfile::tempdir().unwrap(), config).await
+}
+
+async fn spawn_client_in(dir: tempfile::TempDir, config: ClientConfig) -> TestClient {
     let output = config.output.clone();
     let client = Client::bind(config).await.expect("binding the client");
     let addr = client.local_addr().unwrap();
@@ -161,11 +171,30 @@ impl TestClient {
         (status, response.text().await.unwrap())
     }
 
-    /// Every entry in the output directory, to check nothing stray was left.
+    /// The page at `path` once the run it shows has ended (a running run's
+    /// page is its live view, which turns into the summary).
+    pub(crate) async fn html_once_ended(&self, path: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, page) = self.get_html(path).await;
+            if !page.contains(r#"data-outcome="running""#) {
+                return page;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the run never ended: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every entry in the output directory but the run history (which
+    /// lives beside the output by design), to check nothing stray was left.
     pub(crate) fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "bookstream-runs.jsonl")
             .collect();
         names.sort();
         names

@@ -47,14 +47,26 @@ async fn the_user_id_query_selects_whose_books_are_written() {
 }
 
 #[tokio::test]
-async fn a_browser_gets_a_readable_page_with_count_file_and_first_books() {
+async fn a_browser_is_sent_to_the_run_page_which_ends_as_the_summary_with_count_file_and_first_books()
+ {
     let server = spawn_server().await;
     let client = spawn_client(&server.url()).await;
 
-    let (status, page) = client.get_html("/1234").await;
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(client.url("/1234"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/runs/1");
 
-    assert_eq!(status, StatusCode::OK);
+    let page = client.html_once_ended("/runs/1").await;
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains(r#"data-outcome="complete""#), "{page}");
     assert!(page.contains("1,234 books received"), "{page}");
     assert!(page.contains(client.output.to_str().unwrap()), "{page}");
     assert!(page.contains("books/s"), "{page}");

@@ -1,0 +1,235 @@
+//! The run history on disk (`--history`): one JSON record per line,
+//! appended whole when a run starts and again when it ends, so a crash
+//! loses at most the line being written. Loading keeps each run's latest
+//! line, skips a torn or unreadable line with a warning, and shows runs that
+//! were still running when the client stopped as failed.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
+};
+
+use super::record::{Outcome, RunRecord};
+
+/// What a run still running at the last stop is told.
+pub const CLIENT_STOPPED: &str = "client stopped";
+
+/// Why the history cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the run history {path}: {source}")]
+pub struct HistoryError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// The history file, open for appending.
+#[derive(Debug)]
+pub struct History {
+    path: PathBuf,
+    file: Mutex<Appender>,
+}
+
+#[derive(Debug)]
+struct Appender {
+    file: File,
+    /// Lines in the file, to know when it is worth compacting.
+    lines: usize,
+}
+
+impl History {
+    /// Opens (or creates) the history at `path` and returns the newest
+    /// `limit` runs in it, oldest first. The file is rewritten with just
+    /// those when it held more, or lines that could not be read.
+    pub fn open(path: &Path, limit: usize) -> Result<(Self, Vec<RunRecord>), HistoryError> {
+        let fail = |source| HistoryError {
+            path: path.to_owned(),
+            source,
+        };
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(fail(error)),
+        };
+        let (records, lines, unreadable) = parse(&text, path);
+        let kept: Vec<RunRecord> = records.into_values().rev().take(limit).rev().collect();
+        if unreadable > 0 || lines > kept.len() {
+            rewrite(path, &kept).map_err(fail)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(fail)?;
+        let history = Self {
+            path: path.to_owned(),
+            file: Mutex::new(Appender {
+                file,
+                lines: kept.len(),
+            }),
+        };
+        Ok((history, kept))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` as one line, written whole; says how many lines the file holds.
+    pub fn append(&self, record: &RunRecord) -> io::Result<usize> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut appender = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        appender.file.write_all(&line)?;
+        appender.lines += 1;
+        Ok(appender.lines)
+    }
+
+    /// Rewrites the file with just `records`: the runs that are kept.
+    pub fn compact(&self, records: &[RunRecord]) -> io::Result<()> {
+        let mut appender = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        rewrite(&self.path, records)?;
+        appender.file = OpenOptions::new().append(true).open(&self.path)?;
+        appender.lines = records.len();
+        Ok(())
+    }
+}
+
+/// Each run's latest record, by id; how many lines there were; how many could not be read.
+fn parse(text: &str, path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
+    let mut records = BTreeMap::new();
+    let mut lines = 0;
+    let mut unreadable = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        lines += 1;
+        match serde_json::from_str::<RunRecord>(line) {
+            Ok(record) => {
+                records.insert(record.id, record);
+            }
+            Err(error) => {
+                unreadable += 1;
+                tracing::warn!(
+                    history = %path.display(),
+                    line = number + 1,
+                    "skipping a run history line that cannot be read (a crash mid-write?): {error}"
+                );
+            }
+        }
+    }
+    for record in records.values_mut() {
+        if record.outcome == Outcome::Running {
+            record.outcome = Outcome::Failed;
+            record.error = Some(CLIENT_STOPPED.to_owned());
+        }
+    }
+    (records, lines, unreadable)
+}
+
+/// Replaces the file with `records`, through a temporary file and a rename,
+/// so that a crash leaves the old history or the new one.
+fn rewrite(path: &Path, records: &[RunRecord]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".bookstream-runs.")
+        .tempfile_in(dir)?;
+    for record in records {
+        serde_json::to_writer(&mut temp, record).map_err(io::Error::other)?;
+        temp.write_all(b"\n")?;
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::record::RunSettings;
+
+    fn record(id: u64, outcome: Outcome) -> RunRecord {
+        RunRecord {
+            id,
+            started_at: "2026-11-22T12:00:00.000Z".to_owned(),
+            user_id: 1,
+            requested: 10,
+            received: 10,
+            outcome,
+            elapsed_ms: 5,
+            books_per_sec: 2000.0,
+            retries: 0,
+            servers: vec!["http://127.0.0.1:50051".to_owned()],
+            file: "books.txt".to_owned(),
+            error: None,
+            first_book_ms: Some(1),
+            attempts: vec![],
+            settings: RunSettings {
+                format: "txt".to_owned(),
+                retries: 3,
+                retry_backoff_ms: 200,
+                idle_timeout_ms: 30_000,
+                servers: "http://127.0.0.1:50051".to_owned(),
+            },
+            samples: Default::default(),
+            preview: vec![],
+            file_bytes: Some(100),
+        }
+    }
+
+    #[test]
+    fn runs_survive_a_reopen_and_each_keeps_its_latest_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        let (history, loaded) = History::open(&path, 10).unwrap();
+        assert!(loaded.is_empty());
+        history.append(&record(1, Outcome::Running)).unwrap();
+        history.append(&record(1, Outcome::Complete)).unwrap();
+        history.append(&record(2, Outcome::Partial)).unwrap();
+        drop(history);
+        let (_, loaded) = History::open(&path, 10).unwrap();
+        let outcomes: Vec<_> = loaded.iter().map(|run| (run.id, run.outcome)).collect();
+        assert_eq!(outcomes, [(1, Outcome::Complete), (2, Outcome::Partial)]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_a_run_left_running_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        let mut text = serde_json::to_string(&record(1, Outcome::Complete)).unwrap();
+        text.push('\n');
+        text.push_str(&serde_json::to_string(&record(2, Outcome::Running)).unwrap());
+        text.push('\n');
+        let torn = serde_json::to_string(&record(3, Outcome::Complete)).unwrap();
+        text.push_str(&torn[..torn.len() / 2]);
+        fs::write(&path, text).unwrap();
+
+        let (_, loaded) = History::open(&path, 10).unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[1].outcome, Outcome::Failed);
+        assert_eq!(loaded[1].error.as_deref(), Some(CLIENT_STOPPED));
+        // The file was mended: it now reads cleanly.
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn only_the_newest_runs_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        let (history, _) = History::open(&path, 3).unwrap();
+        for id in 1..=5 {
+            history.append(&record(id, Outcome::Complete)).unwrap();
+        }
+        drop(history);
+        let (_, loaded) = History::open(&path, 3).unwrap();
+        let ids: Vec<_> = loaded.iter().map(|run| run.id).collect();
+        assert_eq!(ids, [3, 4, 5]);
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+}

@@ -1,0 +1,263 @@
+//! A run while it runs: what the run loop reports (books so far, the count
+//! announced, the first book, each attempt), what a person can do to it
+//! (stop it), and what pages and event streams see of it (a snapshot,
+//! refreshed every tick).
+//!
+//! The run loop only stores a counter every [`PROGRESS_EVERY`] books and
+//! checks the stop flag as often: recording progress costs the hot path
+//! nothing measurable.
+
+use std::{
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    record::{AttemptRecord, Outcome},
+    samples::{Samples, TICK_MS},
+};
+
+/// Books between two updates of the counter pages read.
+pub const PROGRESS_EVERY: u64 = 1024;
+/// The rate shown live is taken over this many of the latest ticks.
+const RATE_WINDOW_TICKS: usize = 10;
+/// Not yet: no first book.
+const NONE: u64 = u64::MAX;
+
+/// What a page or an event stream shows of a run, now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub id: u64,
+    pub received: u64,
+    /// The books the run expects: n, or fewer when the server announced fewer.
+    pub expected: u64,
+    pub percent: f64,
+    /// Over the last second.
+    pub books_per_sec: f64,
+    /// Until the expected books are in, at the current rate.
+    pub eta_ms: Option<u64>,
+    pub elapsed_ms: u64,
+    pub outcome: Outcome,
+}
+
+/// A running run's shared state.
+#[derive(Debug)]
+pub struct Live {
+    pub id: u64,
+    started: Instant,
+    received: AtomicU64,
+    expected: AtomicU64,
+    first_book_ms: AtomicU64,
+    stop: CancellationToken,
+    attempts: Mutex<Vec<AttemptRecord>>,
+    samples: Mutex<Sampling>,
+    snapshots: watch::Sender<Snapshot>,
+}
+
+#[derive(Debug)]
+struct Sampling {
+    samples: Samples,
+    ticks_in_last: u64,
+    /// The counter at the last tick.
+    seen: u64,
+    /// The books of the latest ticks, for the live rate.
+    recent: Vec<u64>,
+}
+
+impl Live {
+    pub fn new(id: u64, requested: u64) -> Self {
+        let first = Snapshot {
+            id,
+            received: 0,
+            expected: requested,
+            percent: 0.0,
+            books_per_sec: 0.0,
+            eta_ms: None,
+            elapsed_ms: 0,
+            outcome: Outcome::Running,
+        };
+        Self {
+            id,
+            started: Instant::now(),
+            received: AtomicU64::new(0),
+            expected: AtomicU64::new(requested),
+            first_book_ms: AtomicU64::new(NONE),
+            stop: CancellationToken::new(),
+            attempts: Mutex::new(Vec::new()),
+            samples: Mutex::new(Sampling {
+                samples: Samples::new(),
+                ticks_in_last: 0,
+                seen: 0,
+                recent: Vec::with_capacity(RATE_WINDOW_TICKS),
+            }),
+            snapshots: watch::channel(first).0,
+        }
+    }
+
+    // What the run loop reports.
+
+    /// Books written so far (called every [`PROGRESS_EVERY`] books, and at each attempt's end).
+    pub fn received(&self, books: u64) {
+        self.received.store(books, Ordering::Relaxed);
+    }
+
+    /// The total the servers announced.
+    pub fn expected(&self, books: u64) {
+        self.expected.store(books, Ordering::Relaxed);
+    }
+
+    /// The first book arrived.
+    pub fn first_book(&self) {
+        let _ = self.first_book_ms.compare_exchange(
+            NONE,
+            super::record::millis(self.started.elapsed()),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn attempt_ended(&self, attempt: AttemptRecord) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(attempt);
+    }
+
+    /// Whether a person asked the run to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Completes once a person asks the run to stop.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await;
+    }
+
+    // What people do.
+
+    /// Asks the run to stop; it keeps what arrived.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    // What pages see.
+
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.snapshots.subscribe()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshots.borrow().clone()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn first_book_ms(&self) -> Option<u64> {
+        Some(self.first_book_ms.load(Ordering::Relaxed)).filter(|&ms| ms != NONE)
+    }
+
+    pub fn attempts(&self) -> Vec<AttemptRecord> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Takes one sample of the books since the last tick and refreshes the snapshot.
+    pub fn tick(&self) {
+        let received = self.received.load(Ordering::Relaxed);
+        let expected = self.expected.load(Ordering::Relaxed);
+        let mut sampling = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let books = received.saturating_sub(sampling.seen);
+        sampling.seen = received;
+        let Sampling {
+            samples,
+            ticks_in_last,
+            recent,
+            ..
+        } = &mut *sampling;
+        samples.push(books, ticks_in_last);
+        if recent.len() == RATE_WINDOW_TICKS {
+            recent.remove(0);
+        }
+        recent.push(books);
+        let window_seconds = (recent.len() as u64 * TICK_MS) as f64 / 1000.0;
+        let books_per_sec = recent.iter().sum::<u64>() as f64 / window_seconds;
+        drop(sampling);
+        let remaining = expected.saturating_sub(received);
+        let eta_ms =
+            (books_per_sec > 0.0).then(|| (remaining as f64 / books_per_sec * 1000.0) as u64);
+        self.snapshots.send_replace(Snapshot {
+            id: self.id,
+            received,
+            expected,
+            percent: if expected == 0 {
+                100.0
+            } else {
+                received as f64 * 100.0 / expected as f64
+            },
+            books_per_sec,
+            eta_ms,
+            elapsed_ms: super::record::millis(self.elapsed()),
+            outcome: Outcome::Running,
+        });
+    }
+
+    /// The chart's samples so far.
+    pub fn samples(&self) -> Samples {
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .samples
+            .clone()
+    }
+
+    /// The run ended: the last snapshot says how, and event streams close.
+    pub fn finish(&self, outcome: Outcome, received: u64) {
+        self.snapshots.send_modify(|snapshot| {
+            snapshot.received = received;
+            snapshot.outcome = outcome;
+            snapshot.elapsed_ms = super::record::millis(self.started.elapsed());
+            snapshot.eta_ms = None;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tick_turns_the_counter_into_a_sample_a_rate_and_a_snapshot() {
+        let live = Live::new(7, 1000);
+        live.received(300);
+        live.tick();
+        let snapshot = live.snapshot();
+        assert_eq!((snapshot.received, snapshot.expected), (300, 1000));
+        assert_eq!(snapshot.percent, 30.0);
+        assert_eq!(snapshot.books_per_sec, 3000.0);
+        assert_eq!(snapshot.eta_ms, Some(233));
+        live.received(500);
+        live.tick();
+        assert_eq!(live.samples().books, [300, 200]);
+        live.finish(Outcome::Cancelled, 500);
+        assert_eq!(live.snapshot().outcome, Outcome::Cancelled);
+    }
+
+    #[test]
+    fn a_stop_is_seen_by_the_run() {
+        let live = Live::new(1, 10);
+        assert!(!live.stop_requested());
+        live.stop();
+        assert!(live.stop_requested());
+    }
+}

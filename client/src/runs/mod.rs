@@ -1,0 +1,429 @@
+//! Every run the client made: the ones running now (with their live
+//! progress, and a way to stop them) and the ones that ended (as records,
+//! kept in the history file across restarts, newest `--history-limit`).
+
+pub mod chart;
+pub mod history;
+pub mod live;
+pub mod pages;
+pub mod record;
+pub mod routes;
+pub mod samples;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use history::History;
+use live::Live;
+use record::{Outcome, RunRecord, RunSettings, millis, rfc3339};
+use samples::TICK_MS;
+
+use crate::{
+    run::{self, RunError, RunReport, RunRequest},
+    sink::partial_path,
+    upstream::Upstream,
+};
+
+/// The runs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    history: Option<History>,
+    next_id: AtomicU64,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    running: BTreeMap<u64, Running>,
+    finished: BTreeMap<u64, Arc<RunRecord>>,
+    /// For each file, the run whose books it holds now.
+    owners: HashMap<PathBuf, u64>,
+}
+
+#[derive(Debug)]
+struct Running {
+    live: Arc<Live>,
+    /// What is known from the start: who, how many, where, how.
+    start: RunRecord,
+}
+
+/// One run, as a page sees it.
+#[derive(Debug, Clone)]
+pub enum RunView {
+    Running {
+        record: Box<RunRecord>,
+        live: Arc<Live>,
+    },
+    Finished(Arc<RunRecord>),
+}
+
+impl RunView {
+    pub fn record(&self) -> &RunRecord {
+        match self {
+            RunView::Running { record, .. } => record,
+            RunView::Finished(record) => record,
+        }
+    }
+}
+
+/// Why a run could not be stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StopError {
+    #[error("there is no run {0}")]
+    Unknown(u64),
+    #[error("run {0} has already ended ({1})")]
+    Finished(u64, &'static str),
+}
+
+impl Runs {
+    /// The runs of `history` (newest `limit` kept), or none kept on disk.
+    pub fn open(history: Option<&Path>, limit: usize) -> Result<Self, history::HistoryError> {
+        let (history, loaded) = match history {
+            Some(path) => {
+                let (history, loaded) = History::open(path, limit)?;
+                (Some(history), loaded)
+            }
+            None => (None, Vec::new()),
+        };
+        let mut state = State::default();
+        for record in loaded {
+            if let Some(file) = owned_file(&record) {
+                state.owners.insert(file, record.id);
+            }
+            state.finished.insert(record.id, Arc::new(record));
+        }
+        let next_id = state.finished.keys().next_back().map_or(1, |last| last + 1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                history,
+                next_id: AtomicU64::new(next_id),
+                limit: limit.max(1),
+            }),
+        })
+    }
+
+    /// The next run's id.
+    pub fn next_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Starts the run `id` of `request` on its own task: a caller who leaves
+    /// does not stop it, only [`Self::stop`] does. The task also samples the
+    /// run's progress every tick; the handle gives the run's result.
+    pub fn start(
+        &self,
+        id: u64,
+        request: RunRequest,
+        settings: RunSettings,
+        upstream: Upstream,
+        span: tracing::Span,
+        on_end: impl FnOnce(&Result<RunReport, RunError>) + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<RunReport, RunError>> {
+        let live = Arc::new(Live::new(id, request.count));
+        let start = RunRecord {
+            id,
+            started_at: rfc3339(SystemTime::now()),
+            user_id: request.user_id,
+            requested: request.count,
+            received: 0,
+            outcome: Outcome::Running,
+            elapsed_ms: 0,
+            books_per_sec: 0.0,
+            retries: 0,
+            servers: Vec::new(),
+            file: request.output.display().to_string(),
+            error: None,
+            first_book_ms: None,
+            attempts: Vec::new(),
+            settings,
+            samples: Default::default(),
+            preview: Vec::new(),
+            file_bytes: None,
+        };
+        self.append(&start);
+        self.lock().running.insert(
+            id,
+            Running {
+                live: live.clone(),
+                start,
+            },
+        );
+        let runs = self.clone();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let result = {
+                    let run = run::run(&upstream, &request, &live);
+                    tokio::pin!(run);
+                    let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
+                    ticks.tick().await;
+                    loop {
+                        tokio::select! {
+                            result = &mut run => break result,
+                            _ = ticks.tick() => live.tick(),
+                        }
+                    }
+                };
+                live.tick();
+                on_end(&result);
+                runs.finish(id, &result);
+                result
+            },
+            span,
+        ))
+    }
+
+    /// Records how run `id` ended.
+    fn finish(&self, id: u64, result: &Result<RunReport, RunError>) {
+        let Some(Running { live, start }) = self.lock().running.remove(&id) else {
+            return;
+        };
+        let elapsed = live.elapsed();
+        let attempts = live.attempts();
+        let mut record = RunRecord {
+            elapsed_ms: millis(elapsed),
+            retries: attempts.len().saturating_sub(1) as u32,
+            servers: attempts
+                .iter()
+                .map(|attempt| attempt.server.clone())
+                .collect(),
+            first_book_ms: live.first_book_ms(),
+            attempts,
+            samples: live.samples(),
+            ..start
+        };
+        match result {
+            Ok(report) => {
+                // The run's own measure, as its JSON answer says it.
+                record.elapsed_ms = millis(report.elapsed);
+                record.outcome = Outcome::Complete;
+                record.received = report.received;
+                record.retries = report.retries;
+                record.preview = report.preview.clone();
+                record.file = report.file.display().to_string();
+                record.file_bytes = std::fs::metadata(&report.file).ok().map(|meta| meta.len());
+            }
+            Err(error) => {
+                record.error = Some(error.to_string());
+                let (outcome, received, retries, partial) = match error {
+                    RunError::Interrupted {
+                        received,
+                        retries,
+                        partial_file,
+                        ..
+                    } => (Outcome::Partial, *received, *retries, partial_file.clone()),
+                    RunError::Cancelled {
+                        received,
+                        retries,
+                        partial_file,
+                    } => (
+                        Outcome::Cancelled,
+                        *received,
+                        *retries,
+                        partial_file.clone(),
+                    ),
+                    RunError::Upstream(_) | RunError::Sink(_) => (Outcome::Failed, 0, 0, None),
+                };
+                record.outcome = outcome;
+                record.received = received;
+                record.retries = record.retries.max(retries);
+                record.file_bytes = partial
+                    .as_deref()
+                    .and_then(|path| std::fs::metadata(path).ok())
+                    .map(|meta| meta.len());
+            }
+        }
+        let measured = match result {
+            Ok(report) => report.elapsed,
+            Err(_) => elapsed,
+        };
+        record.books_per_sec = crate::run::rate(record.received, measured);
+        live.finish(record.outcome, record.received);
+        self.append(&record);
+        let mut state = self.lock();
+        if let Some(file) = owned_file(&record) {
+            state.owners.insert(file, id);
+        }
+        state.finished.insert(id, Arc::new(record));
+        while state.finished.len() > self.inner.limit {
+            state.finished.pop_first();
+        }
+    }
+
+    /// Run `id`, running or ended.
+    pub fn get(&self, id: u64) -> Option<RunView> {
+        let state = self.lock();
+        if let Some(running) = state.running.get(&id) {
+            return Some(RunView::Running {
+                record: Box::new(current(running)),
+                live: running.live.clone(),
+            });
+        }
+        state.finished.get(&id).cloned().map(RunView::Finished)
+    }
+
+    /// Every run, newest first.
+    pub fn list(&self) -> Vec<RunRecord> {
+        let state = self.lock();
+        let mut runs: Vec<RunRecord> = state.running.values().map(current).collect();
+        runs.extend(state.finished.values().map(|record| (**record).clone()));
+        runs.sort_by_key(|run| std::cmp::Reverse(run.id));
+        runs
+    }
+
+    /// Asks run `id` to stop; it ends as `cancelled`, keeping what arrived.
+    pub fn stop(&self, id: u64) -> Result<(), StopError> {
+        let state = self.lock();
+        if let Some(running) = state.running.get(&id) {
+            running.live.stop();
+            return Ok(());
+        }
+        match state.finished.get(&id) {
+            Some(record) => Err(StopError::Finished(id, record.outcome.name())),
+            None => Err(StopError::Unknown(id)),
+        }
+    }
+
+    /// The file holding run `id`'s books while it still does, or why not.
+    pub fn file(&self, id: u64) -> Result<PathBuf, FileGone> {
+        let state = self.lock();
+        if state.running.contains_key(&id) {
+            return Err(FileGone::Running);
+        }
+        let record = state.finished.get(&id).ok_or(FileGone::Unknown)?;
+        let path = owned_file(record).ok_or(FileGone::NoFile(record.outcome.name()))?;
+        if let Some(&owner) = state.owners.get(&path)
+            && owner != id
+        {
+            return Err(FileGone::Replaced(owner));
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if Some(meta.len()) == record.file_bytes => Ok(path),
+            Ok(_) => Err(FileGone::Changed),
+            Err(_) => Err(FileGone::Deleted),
+        }
+    }
+
+    fn append(&self, record: &RunRecord) {
+        let Some(history) = &self.inner.history else {
+            return;
+        };
+        match history.append(record) {
+            Ok(lines) if lines > 2 * self.inner.limit => {
+                let kept: Vec<RunRecord> = {
+                    let state = self.lock();
+                    let mut kept: Vec<RunRecord> =
+                        state.finished.values().map(|run| (**run).clone()).collect();
+                    kept.extend(state.running.values().map(|running| running.start.clone()));
+                    kept
+                };
+                if let Err(error) = history.compact(&kept) {
+                    tracing::warn!(history = %history.path().display(), "compacting the run history failed: {error}");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                history = %history.path().display(),
+                "recording run {} in the history failed: {error}", record.id
+            ),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running run's record as of now.
+fn current(running: &Running) -> RunRecord {
+    let snapshot = running.live.snapshot();
+    let attempts = running.live.attempts();
+    RunRecord {
+        received: snapshot.received,
+        elapsed_ms: millis(running.live.elapsed()),
+        books_per_sec: snapshot.books_per_sec,
+        servers: attempts
+            .iter()
+            .map(|attempt| attempt.server.clone())
+            .collect(),
+        retries: attempts.len().saturating_sub(1) as u32,
+        first_book_ms: running.live.first_book_ms(),
+        attempts,
+        samples: running.live.samples(),
+        ..running.start.clone()
+    }
+}
+
+/// The file a finished run's books are in, if it left one.
+fn owned_file(record: &RunRecord) -> Option<PathBuf> {
+    let file = PathBuf::from(&record.file);
+    match record.outcome {
+        Outcome::Complete => Some(file),
+        Outcome::Partial | Outcome::Cancelled if record.received > 0 => Some(partial_path(&file)),
+        _ => None,
+    }
+}
+
+/// Why a run's file cannot be downloaded (410 Gone, with this reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FileGone {
+    #[error("there is no such run")]
+    Unknown,
+    #[error("the run is still running: its file is not written yet")]
+    Running,
+    #[error("the run ended {0} and left no file")]
+    NoFile(&'static str),
+    #[error(
+        "a later run (run {0}) wrote the same file: give --output a {{run}} placeholder to keep every run's file"
+    )]
+    Replaced(u64),
+    #[error("the file was changed since the run wrote it")]
+    Changed,
+    #[error("the file was deleted")]
+    Deleted,
+}
+
+/// `--output` with its placeholders filled in: `{run}`, `{user}`, `{n}`.
+pub fn output_path(template: &Path, run: u64, user_id: u64, n: u64) -> PathBuf {
+    let text = template.to_string_lossy();
+    if !text.contains('{') {
+        return template.to_owned();
+    }
+    PathBuf::from(
+        text.replace("{run}", &run.to_string())
+            .replace("{user}", &user_id.to_string())
+            .replace("{n}", &n.to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_make_a_file_per_run() {
+        let template = Path::new("out/books-{run}-user{user}-{n}.txt");
+        assert_eq!(
+            output_path(template, 12, 7, 1000),
+            PathBuf::from("out/books-12-user7-1000.txt")
+        );
+        let plain = Path::new("recommend_books_from_server.txt");
+        assert_eq!(output_path(plain, 12, 7, 1000), plain);
+    }
+}
