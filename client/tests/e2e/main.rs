@@ -7,7 +7,9 @@
 mod auth;
 mod bad_input;
 mod browser;
+mod browser_runs;
 mod concurrency;
+mod crowd;
 mod discovery;
 mod failover;
 mod failures;

@@ -27,7 +27,7 @@ fn binary(name: &str) -> PathBuf {
 }
 
 /// Starts a binary and waits for its readiness line on stdout.
-async fn start(name: &str, args: &[&str], ready_prefix: &str) -> (Child, String) {
+pub(crate) async fn start(name: &str, args: &[&str], ready_prefix: &str) -> (Child, String) {
     start_with(
         name,
         args,
@@ -71,14 +71,14 @@ pub(crate) async fn start_with(
 }
 
 /// A real `server` process; killed when dropped.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     grpc_addr: std::net::SocketAddr,
     rest_addr: std::net::SocketAddr,
 }
 
 impl ServerProcess {
-    async fn start(grpc_addr: &str) -> Self {
+    pub(crate) async fn start(grpc_addr: &str) -> Self {
         let (child, ready) = start(
             "server",
             &["--grpc-addr", grpc_addr, "--rest-addr", "127.0.0.1:0"],
@@ -93,7 +93,7 @@ impl ServerProcess {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.grpc_addr)
     }
 
