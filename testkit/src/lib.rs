@@ -1,6 +1,7 @@
 //! Test support shared by Bookstream's test suites: the real dependencies
 //! users run Bookstream with, started privately for the tests.
 
+pub mod browser;
 pub mod hosts;
 pub mod metrics;
 pub mod net;

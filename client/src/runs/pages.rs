@@ -35,7 +35,7 @@ pub fn live(record: &RunRecord, snapshot: &Snapshot) -> Markup {
                 tr { th { "Done" } td #percent { (format!("{:.1}", snapshot.percent)) "%" } }
                 tr { th { "Rate" } td { span #rate { (thousands(snapshot.books_per_sec as u64)) } " books/s" } }
                 tr { th { "Time left" } td #eta { (eta(snapshot.eta_ms)) } }
-                tr { th { "Elapsed" } td #elapsed { (seconds(snapshot.elapsed_ms)) } }
+                tr { th { "Elapsed" } td #elapsed { (format!("{:.1} s", snapshot.elapsed_ms as f64 / 1000.0)) } }
                 tr { th { "User" } td { (record.user_id) } }
                 tr { th { "File" } td { code { (record.file) } } }
             }
@@ -150,7 +150,7 @@ pub fn list(runs: &[RunRecord]) -> Markup {
         "Runs",
         html! {
             h1 { "Runs" }
-            p { (runs.len()) " runs, newest first. "
+            p { (runs.len()) @if runs.len() == 1 { " run. " } @else { " runs, newest first. " }
                 a href="/runs?format=csv" { "Download as CSV" } " · " a href="/" { "Start a run" } }
             table #runs {
                 tr {

@@ -8,19 +8,9 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::process::Command;
 
-use crate::support::{spawn_client, spawn_server};
+use bookstream_testkit::browser::find_chromium;
 
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("BOOKSTREAM_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| {
-            ["chromium", "chromium-browser", "google-chrome"].map(|name| dir.join(name))
-        })
-        .find(|candidate| candidate.is_file())
-}
+use crate::support::{spawn_client, spawn_server};
 
 fn browser_required() -> bool {
     std::env::var_os("CI").is_some() || std::env::var_os("BOOKSTREAM_REQUIRE_BROWSER").is_some()

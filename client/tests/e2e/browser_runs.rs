@@ -11,7 +11,7 @@
 
 use std::{
     ffi::OsString,
-    path::{Path, PathBuf},
+    path::Path,
     process::Stdio,
     time::Duration,
 };
@@ -19,22 +19,12 @@ use std::{
 use bookstream_client::ClientConfig;
 use tokio::process::Command;
 
+use bookstream_testkit::browser::find_chromium;
+
 use crate::support::{spawn_client_with, spawn_server};
 
 const INSTALL: &str = "pip install -r client/tests/browser/requirements.txt \
      (then set BOOKSTREAM_PLAYWRIGHT_PYTHON to that Python) and apt-get install -y chromium";
-
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("BOOKSTREAM_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| {
-            ["chromium", "chromium-browser", "google-chrome"].map(|name| dir.join(name))
-        })
-        .find(|candidate| candidate.is_file())
-}
 
 /// A Python that can `import playwright`.
 async fn find_playwright_python() -> Option<OsString> {
@@ -73,7 +63,7 @@ async fn a_person_watches_stops_reviews_and_downloads_runs_in_a_real_browser() {
                 (Some(_), _) => "chromium is",
             };
             assert!(!browser_required(), "{missing} not installed: {INSTALL}");
-            eprintln!("skipping the Playwright browser test: {missing} not installed ({INSTALL})");
+            eprintln!("skipping the Playwright browser test: {missing} not installed; {INSTALL}");
             return;
         }
     };
