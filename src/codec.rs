@@ -104,9 +104,10 @@ impl Encoder for OutgoingBookEncoder {
     }
 }
 
-/// The client's `Recommend` codec: requests encode with prost; each book
-/// arrives as its message's bytes, for the caller to read in place with
-/// [`crate::book::BookView::decode`] instead of into an owned message.
+/// The callers' codec (the client's `Recommend`, the load test's both RPCs):
+/// requests encode with prost; each answer arrives as its message's bytes,
+/// for the caller to read in place ([`crate::book::BookView::decode`], a
+/// scan) instead of into an owned message.
 #[derive(Debug, Clone, Default)]
 pub struct BookBytesCodec;
 

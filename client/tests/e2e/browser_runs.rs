@@ -9,12 +9,7 @@
 //! so and passes, unless `CI` or `BOOKSTREAM_REQUIRE_BROWSER` is set, where
 //! either missing is a failure.
 
-use std::{
-    ffi::OsString,
-    path::Path,
-    process::Stdio,
-    time::Duration,
-};
+use std::{ffi::OsString, path::Path, process::Stdio, time::Duration};
 
 use bookstream_client::ClientConfig;
 use tokio::process::Command;

@@ -2,12 +2,14 @@
 //! users spread over them round-robin, so many users can share few
 //! connections as gRPC clients do in production.
 //!
-//! The RPCs are called through tonic's generic client with [`RawCodec`],
+//! The RPCs are called through tonic's generic client with [`BookBytesCodec`],
 //! not the generated stub, so answers arrive as raw bytes to be scanned.
 
 use std::error::Error as _;
 
-use bookstream::{RecommendationRequest, pb::recommendations_server::SERVICE_NAME};
+use bookstream::{
+    RecommendationRequest, codec::BookBytesCodec, pb::recommendations_server::SERVICE_NAME,
+};
 use bytes::Bytes;
 use hyper::http::uri::PathAndQuery;
 use tonic::{
@@ -18,7 +20,6 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use super::raw_codec::RawCodec;
 use crate::outcome::{Failure, FailureKind};
 
 /// One lazily connected channel per connection.
@@ -76,7 +77,11 @@ impl GrpcTarget {
     ) -> Result<Bytes, Failure> {
         let mut client = self.ready_client(user).await?;
         let response = client
-            .unary(self.request(request), self.batch_path.clone(), RawCodec)
+            .unary(
+                self.request(request),
+                self.batch_path.clone(),
+                BookBytesCodec,
+            )
             .await
             .map_err(status_failure)?;
         Ok(response.into_inner())
@@ -90,7 +95,11 @@ impl GrpcTarget {
     ) -> Result<Streaming<Bytes>, Failure> {
         let mut client = self.ready_client(user).await?;
         let response = client
-            .server_streaming(self.request(request), self.stream_path.clone(), RawCodec)
+            .server_streaming(
+                self.request(request),
+                self.stream_path.clone(),
+                BookBytesCodec,
+            )
             .await
             .map_err(status_failure)?;
         Ok(response.into_inner())

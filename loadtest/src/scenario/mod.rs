@@ -8,7 +8,6 @@ mod grpc_unary;
 mod http;
 mod json;
 mod proto_scan;
-mod raw_codec;
 mod rest;
 mod rest_stream;
 
