@@ -10,6 +10,7 @@ mod browser;
 mod browser_runs;
 mod concurrency;
 mod crowd;
+mod deploy;
 mod discovery;
 mod failover;
 mod failures;
