@@ -9,8 +9,8 @@
 # SMOKE_REST_PORT, SMOKE_TRIGGER_PORT. SMOKE_SKIP_BUILD=1 reuses an existing `bookstream` image;
 # SMOKE_BUILD_ARGS adds build flags (SMOKE_BUILD_ARGS=--no-cache times a cold build).
 #
-# Where no image registry is reachable, the base images come from
-# ../shared/containers/local-base-images.sh (run here when they are missing and the script exists).
+# Where no image registry is reachable, SMOKE_BASE_IMAGES names a script that builds local stand-ins
+# for the two base images (rust:1-slim-bookworm, debian:bookworm-slim); it runs when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ REST_PORT=${SMOKE_REST_PORT:-8080}
 TRIGGER_PORT=${SMOKE_TRIGGER_PORT:-3333}
 BASE=docker.io/library/debian:bookworm-slim
 RUST=docker.io/library/rust:1-slim-bookworm
-LOCAL_BASES=../shared/containers/local-base-images.sh
+LOCAL_BASES=${SMOKE_BASE_IMAGES:-}
 
 say() { printf '[smoke] %s\n' "$*"; }
 fail() { printf '[smoke] FAIL: %s\n' "$*" >&2; exit 1; }
@@ -29,12 +29,12 @@ command -v "$CONTAINER" >/dev/null || fail "$CONTAINER is not installed"
 command -v curl >/dev/null || fail "curl is not installed"
 
 if [ "$CONTAINER" = podman ]; then
-  # local-base-images.sh writes the settings this kind of sandbox needs (runc, cgroupfs, no ulimits).
+  # A base-images script may also write podman settings a restricted host needs (runc, cgroupfs).
   if [ -z "${CONTAINERS_CONF:-}" ] && [ -f /etc/containers/containers.conf ]; then
     export CONTAINERS_CONF=/etc/containers/containers.conf
   fi
   if ! podman image exists "$RUST" || ! podman image exists "$BASE"; then
-    if [ -x "$LOCAL_BASES" ] || [ -f "$LOCAL_BASES" ]; then
+    if [ -n "$LOCAL_BASES" ] && [ -f "$LOCAL_BASES" ]; then
       say "base images missing: making local stand-ins with $LOCAL_BASES"
       bash "$LOCAL_BASES"
       export CONTAINERS_CONF=/etc/containers/containers.conf
@@ -90,7 +90,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ "$CONTAINER" = podman ]; then
-  # Host networking: this sandbox has no container networking beyond it for rootful podman runs.
+  # Host networking: it needs no container network set up (rootful podman on a bare host has none).
   server_net=(--network host)
   client_net=(--network host)
   server_url=http://127.0.0.1:$GRPC_PORT
