@@ -21,6 +21,7 @@ pub struct Pair {
     pub server: Process,
     pub client: Process,
     output: std::path::PathBuf,
+    history: std::path::PathBuf,
     rest_url: String,
     base_url: String,
     http: reqwest::Client,
@@ -68,6 +69,12 @@ impl Pair {
             ready::parse_line(&line).context("reading the server's addresses")?;
         let server_url = format!("http://{grpc_addr}");
         let output_text = output.to_string_lossy().into_owned();
+        // Each pair keeps its client's run history apart, and removes it when
+        // done; through the environment, which clients from before the
+        // history (a baseline build) ignore.
+        let history = output.with_extension("runs.jsonl");
+        let mut client_envs = envs[1..].to_vec();
+        client_envs.push(("BOOKSTREAM_HISTORY", history.to_string_lossy().into_owned()));
         let (client, line) = Process::start(
             bin_dir,
             "client",
@@ -81,7 +88,7 @@ impl Pair {
                 "--format",
                 format.name(),
             ],
-            &envs[1..],
+            &client_envs,
             ready::CLIENT_PREFIX.trim_end(),
         )
         .await?;
@@ -92,6 +99,7 @@ impl Pair {
             server,
             client,
             output: output.to_owned(),
+            history,
             rest_url: format!("http://{rest_addr}"),
             base_url,
             http: reqwest::Client::new(),
@@ -150,5 +158,12 @@ impl Pair {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
         Ok(response.status().is_success() && count == Some(1))
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        // The run history is the bench's by-product, not a result.
+        let _ = std::fs::remove_file(&self.history);
     }
 }
