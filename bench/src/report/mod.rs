@@ -158,11 +158,26 @@ impl BenchReport {
             "| books | floor s | trigger s | trigger / floor | trigger books/s | server peak MB | client peak MB | server CPU-s/M | client CPU-s/M |"
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for size in &self.sizes {
+            let (server_cpu, client_cpu) = size.cpu_per_million();
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.2} | {} | {:.1} | {:.1} | {server_cpu:.2} | {client_cpu:.2} |",
+                thousands(size.books),
+                size.floor_seconds,
+                size.trigger_seconds,
+                size.ratio(),
+                thousands(size.trigger_books_per_second() as u64),
+                megabytes(size.server_peak_kib),
+                megabytes(size.client_peak_kib),
+            );
+        }
         if self
             .sizes
             .iter()
             .any(|size| size.baseline_seconds.is_some())
         {
+            let _ = writeln!(out);
             let _ = writeln!(
                 out,
                 "| books | trigger s | baseline s | trigger / baseline |"
@@ -179,21 +194,6 @@ impl BenchReport {
                     );
                 }
             }
-            let _ = writeln!(out);
-        }
-        for size in &self.sizes {
-            let (server_cpu, client_cpu) = size.cpu_per_million();
-            let _ = writeln!(
-                out,
-                "| {} | {:.3} | {:.3} | {:.2} | {} | {:.1} | {:.1} | {server_cpu:.2} | {client_cpu:.2} |",
-                thousands(size.books),
-                size.floor_seconds,
-                size.trigger_seconds,
-                size.ratio(),
-                thousands(size.trigger_books_per_second() as u64),
-                megabytes(size.server_peak_kib),
-                megabytes(size.client_peak_kib),
-            );
         }
         if !self.stores.is_empty() {
             let _ = writeln!(out);
