@@ -1,14 +1,14 @@
 //! The gRPC edge: the streaming `Recommend` and its unary twin `RecommendBatch`,
 //! both answered from the server's catalog.
 
+use std::time::Instant;
+
 use bookstream::{
     BookRecommendations, COUNT_HEADER, RecommendationRequest,
     book::OutgoingBook,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
+    telemetry::{self, MetadataSource},
 };
-use std::time::Instant;
-
-use bookstream::telemetry::{self, MetadataSource};
 use futures::{StreamExt, stream};
 use prost::Message;
 use tonic::{Request, Response, Status, metadata::MetadataValue};
@@ -49,16 +49,6 @@ impl RecommendationService {
         }
     }
 
-    /// A stream reports its books to the metrics and the log when it ends.
-    fn report(&self, transport: &'static str, span: &Span, started: Instant) -> Report {
-        Report {
-            transport,
-            metrics: self.metrics.clone(),
-            span: span.clone(),
-            started,
-        }
-    }
-
     /// The tonic service, with the encoder allowed to send the largest
     /// one-shot answer the limits permit.
     pub fn into_server(self) -> RecommendationsServer<Self> {
@@ -86,11 +76,12 @@ impl Recommendations for RecommendationService {
         async {
             let ranks = self.limits.check_request(max_results, start_at)?;
             let permit = self.streams.try_start()?;
-            let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
-            span.record("count", count);
-            let books = stream
-                .reporting(self.report("grpc", &span, started))
-                .map(to_status as fn(_) -> _);
+            let Books { count, stream } = self
+                .catalog
+                .books(user_id, ranks)
+                .await?
+                .reporting(Report::new("grpc", &self.metrics, &span, started));
+            let books = stream.map(to_status as fn(_) -> _);
             Ok(with_count(
                 Response::new(Counted::new(books, permit).with_deadline(deadline)),
                 count,
@@ -113,9 +104,11 @@ impl Recommendations for RecommendationService {
         } = request.into_inner();
         async {
             let ranks = self.limits.check_request(max_results, start_at)?;
-            let Books { count, stream } = self.catalog.books(user_id, ranks).await?;
-            span.record("count", count);
-            let stream = stream.reporting(self.report("batch", &span, started));
+            let Books { count, stream } = self
+                .catalog
+                .books(user_id, ranks)
+                .await?
+                .reporting(Report::new("batch", &self.metrics, &span, started));
             let limit_bytes = self.limits.max_message_bytes;
             // Building a large answer is CPU work; keep it off the async workers.
             let answer = work::off_the_workers(batch(stream, count, limit_bytes))

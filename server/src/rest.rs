@@ -129,17 +129,6 @@ fn request_span(route: &'static str, query: &RecommendationQuery, headers: &Head
     span
 }
 
-impl RestState {
-    fn report(&self, transport: &'static str, span: &Span, started: Instant) -> Report {
-        Report {
-            transport,
-            metrics: self.metrics.clone(),
-            span: span.clone(),
-            started,
-        }
-    }
-}
-
 /// Up, how many streams are in flight, and whether the catalog serves (503 when not).
 async fn health_check(State(state): State<RestState>) -> Response {
     let active_streams = state.streams.active();
@@ -193,9 +182,11 @@ async fn json_answer(
     let ranks = state
         .limits
         .check_request(query.max_results, query.start_at)?;
-    let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
-    span.record("count", count);
-    let stream = stream.reporting(state.report("json", span, started));
+    let Books { count, stream } = state
+        .catalog
+        .books(query.user_id, ranks)
+        .await?
+        .reporting(Report::new("json", &state.metrics, span, started));
     let limit_bytes = state.limits.max_message_bytes;
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
@@ -237,9 +228,11 @@ async fn ndjson_answer(
         .limits
         .check_request(query.max_results, query.start_at)?;
     let permit = state.streams.try_start()?;
-    let Books { count, stream } = state.catalog.books(query.user_id, ranks).await?;
-    span.record("count", count);
-    let stream = stream.reporting(state.report("ndjson", span, started));
+    let Books { count, stream } = state
+        .catalog
+        .books(query.user_id, ranks)
+        .await?
+        .reporting(Report::new("ndjson", &state.metrics, span, started));
     let body = Body::from_stream(Counted::new(NdjsonChunks::new(stream), permit));
     Ok((
         [

@@ -20,7 +20,7 @@ pub use stream::BookStream;
 
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
-use stream::PagedBooks;
+use stream::{PagedBooks, Report};
 
 /// How the server reads a store.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,18 @@ enum Store {
 pub struct Books {
     pub count: u64,
     pub stream: BookStream,
+}
+
+impl Books {
+    /// The same books, with the count in `report`'s span now and the stream
+    /// reported once it is dropped.
+    pub fn reporting(self, report: Report) -> Self {
+        report.span().record("count", self.count);
+        Self {
+            count: self.count,
+            stream: self.stream.reporting(report),
+        }
+    }
 }
 
 /// A `--catalog` that cannot be used at all: the server does not start.

@@ -61,10 +61,31 @@ enum Ended {
 /// Who is told about a stream when it is done: the metrics, under its
 /// transport, and the log, in the request's span.
 pub struct Report {
-    pub transport: &'static str,
-    pub metrics: Metrics,
-    pub span: tracing::Span,
-    pub started: Instant,
+    transport: &'static str,
+    metrics: Metrics,
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Report {
+    /// `started` is when the request arrived, so the logged time covers the whole answer.
+    pub fn new(
+        transport: &'static str,
+        metrics: &Metrics,
+        span: &tracing::Span,
+        started: Instant,
+    ) -> Self {
+        Self {
+            transport,
+            metrics: metrics.clone(),
+            span: span.clone(),
+            started,
+        }
+    }
+
+    pub(super) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
 }
 
 impl BookStream {
