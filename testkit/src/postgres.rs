@@ -15,6 +15,7 @@ use std::{
         Mutex, OnceLock,
         atomic::{AtomicU32, Ordering},
     },
+    time::Duration,
 };
 
 /// The superuser of the test instance (trust authentication, loopback only).
@@ -57,6 +58,67 @@ impl TestDatabase {
     /// A plain connection for the test's own queries.
     pub async fn connect(&self) -> tokio_postgres::Client {
         connect(self.port, &self.name).await
+    }
+
+    /// Takes `table` under an ACCESS EXCLUSIVE lock, held until the
+    /// [`TableLock`] lets it go: every read of the table waits behind it.
+    pub async fn lock_table(&self, table: &str) -> TableLock {
+        let holder = self.connect().await;
+        holder
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap_or_else(|error| panic!("locking {table}: {error}"));
+        TableLock { holder }
+    }
+}
+
+/// A table locked by [`TestDatabase::lock_table`]. Dropped, its connection
+/// closes and PostgreSQL rolls the transaction back, so the lock goes too.
+#[must_use = "dropped, it lets the lock go at once"]
+pub struct TableLock {
+    holder: tokio_postgres::Client,
+}
+
+impl TableLock {
+    /// How long a reader may take to reach the lock before the test fails,
+    /// rather than hanging on a reader that never came.
+    const WAITER_DEADLINE: Duration = Duration::from_secs(20);
+
+    /// Waits for a backend of `application` (its connections'
+    /// `application_name`) to queue behind the lock, terminates that backend,
+    /// then lets the lock go: the application loses its connection mid-query.
+    pub async fn terminate_waiting(self, application: &str) {
+        // Scoped to this database: other tests share the instance.
+        let waiting = "SELECT pid FROM pg_stat_activity
+                       WHERE datname = current_database() AND application_name = $1
+                         AND wait_event_type = 'Lock'";
+        let deadline = tokio::time::Instant::now() + Self::WAITER_DEADLINE;
+        let pid: i32 = loop {
+            let row = self
+                .holder
+                .query_opt(waiting, &[&application])
+                .await
+                .expect("reading pg_stat_activity");
+            if let Some(row) = row {
+                break row.get(0);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no backend of {application} waited for the lock within {:?}",
+                Self::WAITER_DEADLINE
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        self.holder
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .expect("terminating the waiting backend");
+        self.holder
+            .batch_execute("ROLLBACK")
+            .await
+            .expect("releasing the lock");
     }
 }
 

@@ -3,9 +3,8 @@
 //! network or cut by the database; short lists and unknown users are said
 //! so in the answer.
 
-use std::time::Duration;
-
 use bookstream_client::sink::Format;
+use bookstream_server::source::postgres::APPLICATION_NAME;
 use reqwest::StatusCode;
 
 use crate::{
@@ -67,24 +66,11 @@ async fn a_database_backend_killed_mid_run_is_resumed_into_the_same_file() {
     server.wait_for_a_stream().await;
 
     // The next page read waits behind this lock; then its backend is terminated.
-    let locker = database.connect().await;
-    locker
-        .batch_execute("BEGIN; LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE")
+    database
+        .lock_table("recommendations")
         .await
-        .unwrap();
-    let waiting = "SELECT pid FROM pg_stat_activity
-                   WHERE application_name = 'bookstream-server' AND wait_event_type = 'Lock'";
-    let pid: i32 = loop {
-        if let Some(row) = locker.query_opt(waiting, &[]).await.unwrap() {
-            break row.get(0);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    locker
-        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-        .await
-        .unwrap();
-    locker.batch_execute("ROLLBACK").await.unwrap();
+        .terminate_waiting(APPLICATION_NAME)
+        .await;
 
     let (client, (status, body)) = run.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");

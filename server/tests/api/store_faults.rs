@@ -5,7 +5,10 @@
 use std::{process::Stdio, time::Duration};
 
 use bookstream::pb::recommendations_client::RecommendationsClient;
-use bookstream_server::{Server, source::CatalogSpec};
+use bookstream_server::{
+    Server,
+    source::{CatalogSpec, postgres::APPLICATION_NAME},
+};
 use bookstream_testkit::{net, postgres};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::{Code, transport::Endpoint};
@@ -217,11 +220,7 @@ async fn a_backend_terminated_mid_stream_ends_the_stream_with_unavailable() {
     }
 
     // Every later page read waits behind this lock; then its backend is terminated.
-    let locker = database.connect().await;
-    locker
-        .batch_execute("BEGIN; LOCK TABLE recommendations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let lock = database.lock_table("recommendations").await;
     let reader = tokio::spawn(async move {
         loop {
             match stream.message().await {
@@ -231,19 +230,7 @@ async fn a_backend_terminated_mid_stream_ends_the_stream_with_unavailable() {
             }
         }
     });
-    let waiting = "SELECT pid FROM pg_stat_activity
-                   WHERE application_name = 'bookstream-server' AND wait_event_type = 'Lock'";
-    let pid: i32 = loop {
-        if let Some(row) = locker.query_opt(waiting, &[]).await.unwrap() {
-            break row.get(0);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    locker
-        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-        .await
-        .unwrap();
-    locker.batch_execute("ROLLBACK").await.unwrap();
+    lock.terminate_waiting(APPLICATION_NAME).await;
 
     let (received, status) = reader.await.unwrap();
     let status = status.expect("the stream ends with an error, not as if complete");
