@@ -14,23 +14,40 @@ use tonic::codegen::http;
 
 use super::{GrpcMethod, GrpcOutcome, Metrics, ServerMetrics};
 
+/// The streaming RPC: each of its messages is a book, counted when its stream ends.
+pub const RECOMMEND: GrpcMethod = rpc(
+    "recommendations.Recommendations",
+    "Recommend",
+    "server_stream",
+);
+
 /// The RPCs this server answers, and their kind. Anything else is counted as
 /// `unknown`, so that arbitrary paths cannot grow the label sets.
-const METHODS: [(&str, &str, &str); 5] = [
-    (
-        "recommendations.Recommendations",
-        "Recommend",
-        "server_stream",
-    ),
-    ("recommendations.Recommendations", "RecommendBatch", "unary"),
-    ("grpc.health.v1.Health", "Check", "unary"),
-    ("grpc.health.v1.Health", "Watch", "server_stream"),
-    (
+const METHODS: [GrpcMethod; 5] = [
+    RECOMMEND,
+    rpc("recommendations.Recommendations", "RecommendBatch", "unary"),
+    rpc("grpc.health.v1.Health", "Check", "unary"),
+    rpc("grpc.health.v1.Health", "Watch", "server_stream"),
+    rpc(
         "grpc.reflection.v1.ServerReflection",
         "ServerReflectionInfo",
         "bidi_stream",
     ),
 ];
+
+const UNKNOWN: GrpcMethod = rpc("unknown", "unknown", "unary");
+
+const fn rpc(
+    grpc_service: &'static str,
+    grpc_method: &'static str,
+    grpc_type: &'static str,
+) -> GrpcMethod {
+    GrpcMethod {
+        grpc_type,
+        grpc_service,
+        grpc_method,
+    }
+}
 
 /// The labels of the RPC at `path` (`/package.Service/Method`).
 pub fn method_of(path: &str) -> GrpcMethod {
@@ -39,24 +56,14 @@ pub fn method_of(path: &str) -> GrpcMethod {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    match METHODS.iter().find(|(known_service, known_method, _)| {
-        *known_service == service && *known_method == method
-    }) {
-        Some((service, method, grpc_type)) => GrpcMethod {
-            grpc_type,
-            grpc_service: (*service).to_owned(),
-            grpc_method: (*method).to_owned(),
-        },
-        None => GrpcMethod {
-            grpc_type: "unary",
-            grpc_service: "unknown".to_owned(),
-            grpc_method: "unknown".to_owned(),
-        },
-    }
+    METHODS
+        .into_iter()
+        .find(|known| known.grpc_service == service && known.grpc_method == method)
+        .unwrap_or(UNKNOWN)
 }
 
 /// A gRPC status code's name, as the conventional metrics spell it.
-pub fn code_name(code: tonic::Code) -> &'static str {
+fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",
@@ -174,7 +181,7 @@ impl Call {
             grpc_type,
             grpc_service,
             grpc_method,
-        } = self.method.clone();
+        } = self.method;
         self.metrics
             .grpc_handling_seconds
             .get_or_create(&self.method)

@@ -23,19 +23,19 @@ const SECONDS_BUCKETS: [f64; 14] = [
 
 /// An RPC: the labels of `grpc_server_started_total`, `grpc_server_msg_sent_total`
 /// and `grpc_server_handling_seconds`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrpcMethod {
     pub grpc_type: &'static str,
-    pub grpc_service: String,
-    pub grpc_method: String,
+    pub grpc_service: &'static str,
+    pub grpc_method: &'static str,
 }
 
 /// An RPC and how it ended: the labels of `grpc_server_handled_total`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrpcOutcome {
     pub grpc_type: &'static str,
-    pub grpc_service: String,
-    pub grpc_method: String,
+    pub grpc_service: &'static str,
+    pub grpc_method: &'static str,
     pub grpc_code: &'static str,
 }
 
