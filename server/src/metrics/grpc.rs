@@ -50,7 +50,7 @@ const fn rpc(
 }
 
 /// The labels of the RPC at `path` (`/package.Service/Method`).
-pub fn method_of(path: &str) -> GrpcMethod {
+fn method_of(path: &str) -> GrpcMethod {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let (service, method) = (
         parts.next().unwrap_or_default(),

@@ -157,6 +157,13 @@ impl ServerMetrics {
         self.books_sent
             .get_or_create(&Transport { transport })
             .inc_by(books);
+        // The streaming RPC sends each book as its own message; the metering
+        // layer sees only the response body, not the messages in it.
+        if transport == "grpc" {
+            self.grpc_msg_sent
+                .get_or_create(&grpc::RECOMMEND)
+                .inc_by(books);
+        }
     }
 }
 

@@ -151,14 +151,6 @@ impl Drop for BookStream {
         };
         if let Some(metrics) = &report.metrics {
             metrics.count_books(report.transport, self.sent);
-            if report.transport == "grpc" {
-                let recommend =
-                    crate::metrics::grpc::method_of("/recommendations.Recommendations/Recommend");
-                metrics
-                    .grpc_msg_sent
-                    .get_or_create(&recommend)
-                    .inc_by(self.sent);
-            }
         }
         let outcome = match &self.ended {
             Some(Ended::Complete) => "complete",
