@@ -8,13 +8,9 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::process::Command;
 
-use bookstream_testkit::browser::find_chromium;
+use bookstream_testkit::{browser::find_chromium, required};
 
 use crate::support::{spawn_client, spawn_server};
-
-fn browser_required() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("BOOKSTREAM_REQUIRE_BROWSER").is_some()
-}
 
 /// The DOM of `url` after Chromium has loaded and rendered it.
 async fn rendered_dom(chromium: &PathBuf, url: &str) -> String {
@@ -63,7 +59,7 @@ fn as_html_text(text: &str) -> String {
 async fn chromium_renders_the_landing_page_and_a_run_of_250_books() {
     let Some(chromium) = find_chromium() else {
         assert!(
-            !browser_required(),
+            !required("BROWSER"),
             "chromium is not installed (apt-get install -y chromium)"
         );
         eprintln!("skipping the browser test: chromium is not installed");

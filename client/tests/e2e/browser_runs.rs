@@ -14,7 +14,7 @@ use std::{ffi::OsString, path::Path, process::Stdio, time::Duration};
 use bookstream_client::ClientConfig;
 use tokio::process::Command;
 
-use bookstream_testkit::browser::find_chromium;
+use bookstream_testkit::{browser::find_chromium, required};
 
 use crate::support::{spawn_client_with, spawn_server};
 
@@ -36,10 +36,6 @@ async fn find_playwright_python() -> Option<OsString> {
     status.success().then_some(python)
 }
 
-fn browser_required() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("BOOKSTREAM_REQUIRE_BROWSER").is_some()
-}
-
 fn assert_non_empty_png(path: &Path) {
     let size = std::fs::metadata(path)
         .unwrap_or_else(|error| panic!("no screenshot {}: {error}", path.display()))
@@ -57,7 +53,7 @@ async fn a_person_watches_stops_reviews_and_downloads_runs_in_a_real_browser() {
                 (None, Some(_)) => "Python's playwright package is",
                 (Some(_), _) => "chromium is",
             };
-            assert!(!browser_required(), "{missing} not installed: {INSTALL}");
+            assert!(!required("BROWSER"), "{missing} not installed: {INSTALL}");
             eprintln!("skipping the Playwright browser test: {missing} not installed; {INSTALL}");
             return;
         }

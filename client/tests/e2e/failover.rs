@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use bookstream_client::{ClientConfig, sink::Format};
 use bookstream_server::ServerConfig;
+use bookstream_testkit::net::vacant_addr;
 use reqwest::StatusCode;
 
 use crate::{
     proxy::{AfterCuts, CuttingProxy},
     support::{
         TestClient, expected_books, read_back, spawn_client, spawn_client_with, spawn_server,
-        spawn_server_with, vacant_addr,
+        spawn_server_with,
     },
 };
 

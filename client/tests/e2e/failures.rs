@@ -6,14 +6,13 @@ use bookstream::{
     pb::recommendations_server::{Recommendations, RecommendationsServer},
 };
 use bookstream_client::sink::{Format, partial_path};
+use bookstream_testkit::net::vacant_addr;
 use futures::{Stream, StreamExt, stream};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
-use crate::support::{
-    expected_books, read_back, spawn_client, spawn_client_with, spawn_server_at, vacant_addr,
-};
+use crate::support::{expected_books, read_back, spawn_client, spawn_client_with, spawn_server_at};
 
 const PREVIOUS_RESULT: &str = "0, a previous complete result\n";
 

@@ -242,12 +242,6 @@ pub(crate) fn expected_books(user_id: u64, count: u64, format: Format) -> Vec<Bo
         .collect()
 }
 
-/// A local address where nothing listens (yet).
-pub(crate) async fn vacant_addr() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// Polls a server's health endpoint until it reports a stream in flight.
 pub(crate) async fn wait_for_a_stream(rest_addr: SocketAddr) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
