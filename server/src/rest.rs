@@ -33,7 +33,7 @@ use crate::{
     auth::{self, TokenCheck},
     health::CatalogHealth,
     limits::{LimitError, Limits},
-    metrics::{self, Metrics},
+    metrics::{self, Metrics, ServerMetrics},
     source::{BookStream, Books, Catalog, SourceError, stream::Report},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
     work,
@@ -84,8 +84,11 @@ pub fn app(parts: RestParts) -> Router {
         .route("/recommendations/stream", get(recommendations_stream))
         .route_layer(from_fn_with_state(token, auth::require_token));
     let mut open = Router::new().route("/health", get(health_check));
-    if metrics.is_some() {
-        open = open.route("/metrics", get(metrics_page));
+    if let Some(metrics) = metrics.clone() {
+        open = open.route(
+            "/metrics",
+            get(move || async move { metrics_page(&metrics) }),
+        );
     }
     let mut app = books.merge(open).with_state(RestState {
         limits,
@@ -101,15 +104,12 @@ pub fn app(parts: RestParts) -> Router {
 }
 
 /// Every metric, for Prometheus.
-async fn metrics_page(State(state): State<RestState>) -> Response {
-    match &state.metrics {
-        Some(metrics) => (
-            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-            metrics.render(),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+fn metrics_page(metrics: &ServerMetrics) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics.render(),
+    )
+        .into_response()
 }
 
 /// The span of one REST request, continuing the caller's trace.
@@ -192,17 +192,7 @@ async fn json_answer(
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))??;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            count_header(count),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(books_response("application/json", count, body))
 }
 
 async fn recommendations_stream(
@@ -234,25 +224,22 @@ async fn ndjson_answer(
         .await?
         .reporting(Report::new("ndjson", &state.metrics, span, started));
     let body = Body::from_stream(Counted::new(NdjsonChunks::new(stream), permit));
-    Ok((
+    Ok(books_response("application/x-ndjson", count, body))
+}
+
+/// An answer of `count` books, the count announced before the first.
+fn books_response(content_type: &'static str, count: u64, body: impl IntoResponse) -> Response {
+    (
         [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
+                HeaderName::from_static(COUNT_HEADER),
+                HeaderValue::from(count),
             ),
-            count_header(count),
         ],
         body,
     )
-        .into_response())
-}
-
-/// The count of books the answer holds, announced before the first.
-fn count_header(count: u64) -> (HeaderName, HeaderValue) {
-    (
-        HeaderName::from_static(COUNT_HEADER),
-        HeaderValue::from(count),
-    )
+        .into_response()
 }
 
 /// The JSON array of `books`, serialised into one pre-sized buffer and
@@ -323,13 +310,19 @@ impl Stream for NdjsonChunks {
         if self.done {
             return Poll::Ready(None);
         }
+        // A short answer needs a buffer for its few books, not for a full chunk.
+        let room = self
+            .books
+            .size_hint()
+            .1
+            .map_or(BOOKS_PER_CHUNK, |left| left.min(BOOKS_PER_CHUNK));
         let mut chunk = Vec::new();
         let mut books = 0;
         while books < BOOKS_PER_CHUNK {
             match Pin::new(&mut self.books).poll_next(cx) {
                 Poll::Ready(Some(Ok(book))) => {
                     if chunk.is_empty() {
-                        chunk.reserve(BOOKS_PER_CHUNK * TYPICAL_JSON_BOOK_BYTES);
+                        chunk.reserve(room * TYPICAL_JSON_BOOK_BYTES);
                     }
                     let written = write_line(&mut chunk, &book, &mut self.scratch);
                     if let Err(error) = written {
