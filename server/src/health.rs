@@ -14,7 +14,6 @@ use crate::{grpc::RecommendationService, source::Catalog};
 #[derive(Debug, Clone)]
 pub struct CatalogHealth {
     verdict: watch::Receiver<Option<String>>,
-    catalog: String,
 }
 
 impl CatalogHealth {
@@ -23,18 +22,10 @@ impl CatalogHealth {
         self.verdict.borrow().clone()
     }
 
-    /// The catalog's password-free name.
-    pub fn catalog(&self) -> &str {
-        &self.catalog
-    }
-
     /// A verdict that never changes, for a catalog that needs no checking.
-    pub fn always_serving(catalog: &str) -> Self {
+    pub fn always_serving() -> Self {
         let (_, verdict) = watch::channel(None);
-        Self {
-            verdict,
-            catalog: catalog.to_owned(),
-        }
+        Self { verdict }
     }
 }
 
@@ -48,12 +39,11 @@ pub fn spawn_monitor(
     interval: Duration,
     reporter: HealthReporter,
 ) -> (CatalogHealth, tokio::task::JoinHandle<()>) {
-    let name = catalog.name().to_owned();
     if catalog.is_generated() {
         let task = tokio::spawn(async move {
             reporter.set_serving::<Served>().await;
         });
-        return (CatalogHealth::always_serving(&name), task);
+        return (CatalogHealth::always_serving(), task);
     }
     let (sender, verdict) = watch::channel(Some(NOT_YET_CHECKED.to_owned()));
     let task = tokio::spawn(async move {
@@ -79,13 +69,7 @@ pub fn spawn_monitor(
             sender.send_replace(problem);
         }
     });
-    (
-        CatalogHealth {
-            verdict,
-            catalog: name,
-        },
-        task,
-    )
+    (CatalogHealth { verdict }, task)
 }
 
 /// The service whose health is reported.

@@ -132,7 +132,7 @@ fn request_span(route: &'static str, query: &RecommendationQuery, headers: &Head
 /// Up, how many streams are in flight, and whether the catalog serves (503 when not).
 async fn health_check(State(state): State<RestState>) -> Response {
     let active_streams = state.streams.active();
-    let catalog = state.health.catalog();
+    let catalog = state.catalog.name();
     match state.health.problem() {
         None => Json(serde_json::json!({
             "status": "ok", "active_streams": active_streams, "catalog": catalog,

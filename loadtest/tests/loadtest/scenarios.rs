@@ -56,7 +56,7 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
     let config = crate::support::config();
     let streams = bookstream_server::streams::StreamGauge::new(config.max_streams as usize);
     let catalog = bookstream_server::source::Catalog::generated();
-    let health = bookstream_server::health::CatalogHealth::always_serving(catalog.name());
+    let health = bookstream_server::health::CatalogHealth::always_serving();
     let parts = bookstream_server::rest::RestParts {
         limits: config.limits(),
         streams,
