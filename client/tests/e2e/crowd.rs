@@ -7,44 +7,19 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::StatusCode;
 
-use crate::processes::{ServerProcess, start};
+use crate::processes::{ServerProcess, start_client, status_kib};
 
 const RUNS: u64 = 100;
 const BOOKS: u64 = 50_000;
 const MAX_PEAK_KIB: u64 = 64 * 1000 * 1000 / 1024;
-
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_hundred_runs_and_a_hundred_event_streams_leave_the_client_responsive_and_small() {
     let server = ServerProcess::start("127.0.0.1:0").await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("books-{run}.txt");
-    let (client, ready) = start(
-        "client",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &server.url(),
-            "--output",
-            output.to_str().unwrap(),
-            "--max-runs",
-            &RUNS.to_string(),
-        ],
-        "bookstream client ready:",
-    )
-    .await;
-    let base = bookstream::ready::parse_client_line(&ready)
-        .unwrap()
-        .to_owned();
+    let (client, base) =
+        start_client(&server.url(), &output, &["--max-runs", &RUNS.to_string()]).await;
     let http = reqwest::Client::new();
 
     let runs: Vec<_> = (0..RUNS)
@@ -92,7 +67,7 @@ async fn a_hundred_runs_and_a_hundred_event_streams_leave_the_client_responsive_
             "every event stream ends with its run: {events}"
         );
     }
-    let peak = peak_kib(client.id().unwrap());
+    let peak = status_kib(client.id().unwrap(), "VmHWM");
     assert!(peak < MAX_PEAK_KIB, "the client peaked at {peak} KiB");
     println!(
         "client peak with {RUNS} runs and {RUNS} event streams: {peak} KiB, /health at worst {slowest:?}"

@@ -1,7 +1,12 @@
 //! The real `server` and `client` binaries, started as a person would start them.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
+use bookstream::ready::{CLIENT_PREFIX, parse_client_line};
 use bookstream_client::sink::Format;
 use reqwest::StatusCode;
 use tokio::{
@@ -70,6 +75,48 @@ pub(crate) async fn start_with(
     (child, line)
 }
 
+/// Starts the real `client` against `server_url`, writing to `output`, with
+/// `extra` flags after those; returns it and its trigger's base URL.
+pub(crate) async fn start_client(
+    server_url: &str,
+    output: &Path,
+    extra: &[&str],
+) -> (Child, String) {
+    start_client_with(
+        server_url,
+        output,
+        extra,
+        &[("RUST_LOG", "warn")],
+        Stdio::null(),
+    )
+    .await
+}
+
+/// [`start_client`] with `envs` and stderr going to `stderr`.
+pub(crate) async fn start_client_with(
+    server_url: &str,
+    output: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, String) {
+    let output = output.to_str().expect("a UTF-8 output path");
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--server",
+        server_url,
+        "--output",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    let (child, ready) = start_with("client", &args, envs, stderr, CLIENT_PREFIX).await;
+    let base_url = parse_client_line(&ready)
+        .expect("start_with returns the readiness line")
+        .to_owned();
+    (child, base_url)
+}
+
 /// A real `server` process; killed when dropped.
 pub(crate) struct ServerProcess {
     child: Child,
@@ -128,27 +175,7 @@ async fn the_real_binaries_stream_1000_books_into_the_file_and_stop_cleanly_on_s
     .await;
     let (grpc_addr, _rest_addr) = bookstream::ready::parse_line(&ready).unwrap();
     let server_url = format!("http://{grpc_addr}");
-    let (client, ready) = start(
-        "client",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &server_url,
-            "--output",
-            output.to_str().unwrap(),
-            "--format",
-            "jsonl",
-        ],
-        "bookstream client ready:",
-    )
-    .await;
-    let base_url = ready
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let (client, base_url) = start_client(&server_url, &output, &["--format", "jsonl"]).await;
 
     let response = reqwest::get(format!("{base_url}/1000")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -288,25 +315,7 @@ async fn sigterm_to_the_client_mid_run_lets_the_run_finish_first() {
     let server = ServerProcess::start("127.0.0.1:0").await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("books.txt");
-    let (client, ready) = start(
-        "client",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &server.url(),
-            "--output",
-            output.to_str().unwrap(),
-        ],
-        "bookstream client ready:",
-    )
-    .await;
-    let base_url = ready
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let (client, base_url) = start_client(&server.url(), &output, &[]).await;
 
     let run = tokio::spawn(async move { reqwest::get(format!("{base_url}/300000")).await });
     wait_for_a_stream(server.rest_addr).await;
@@ -323,14 +332,15 @@ async fn sigterm_to_the_client_mid_run_lets_the_run_finish_first() {
     );
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+/// A memory figure of a process from `/proc/PID/status`, in KiB: `VmRSS`
+/// (resident now) or `VmHWM` (its resident peak).
+pub(crate) fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 #[tokio::test]
@@ -348,7 +358,7 @@ async fn a_slow_reader_does_not_make_the_server_buffer() {
     };
     let mut stream = grpc.recommend(request).await.unwrap().into_inner();
     stream.message().await.unwrap().unwrap();
-    let before = rss_kib(pid);
+    let before = status_kib(pid, "VmRSS");
 
     // The slowness is the workload here: 50 books every 20 ms for two
     // seconds. A server that produced books faster than they are read would
@@ -359,7 +369,7 @@ async fn a_slow_reader_does_not_make_the_server_buffer() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after = rss_kib(pid);
+    let after = status_kib(pid, "VmRSS");
 
     eprintln!("server resident memory with a slow reader: {before} KiB -> {after} KiB");
     assert!(

@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::{
 use tokio::io::AsyncReadExt;
 use tonic::transport::server::TcpIncoming;
 
-use crate::processes::start_with;
+use crate::processes::{start_client_with, start_with, terminate};
 
 /// The caller's trace: its id and the span the run must hang from.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -110,7 +110,7 @@ async fn one_run_is_one_trace_from_the_caller_through_the_client_into_the_server
     };
     let server_env = otel("books-server");
     let server_env: Vec<(&str, &str)> = server_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (mut server, ready) = start_with(
+    let (server, ready) = start_with(
         "server",
         &[
             "--grpc-addr",
@@ -130,26 +130,14 @@ async fn one_run_is_one_trace_from_the_caller_through_the_client_into_the_server
     let client_env: Vec<(&str, &str)> = client_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let output = tempfile::tempdir().unwrap();
     let output_file = output.path().join("books.txt");
-    let (mut client, ready) = start_with(
-        "client",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &format!("http://{grpc_addr}"),
-            "--output",
-            output_file.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ],
+    let (client, base) = start_client_with(
+        &format!("http://{grpc_addr}"),
+        &output_file,
+        &["--log-format", "json"],
         &client_env,
         Stdio::piped(),
-        "bookstream client ready:",
     )
     .await;
-    let base = bookstream::ready::parse_client_line(&ready)
-        .unwrap()
-        .to_owned();
 
     let answer = reqwest::Client::new()
         .get(format!("{base}/1000?user_id=7"))
@@ -208,21 +196,21 @@ async fn one_run_is_one_trace_from_the_caller_through_the_client_into_the_server
     );
 
     // JSON logs: the run's and the stream's lines carry the trace id.
-    terminate_and_read(&mut client, "run ended").await;
-    terminate_and_read(&mut server, "books sent").await;
+    terminate_and_read(client, "run ended").await;
+    terminate_and_read(server, "books sent").await;
 }
 
 /// Stops a process and checks that the JSON log line with `message` carries the trace id.
-async fn terminate_and_read(child: &mut tokio::process::Child, message: &str) {
+async fn terminate_and_read(mut child: tokio::process::Child, message: &str) {
     let mut stderr = child.stderr.take().unwrap();
-    let pid = child.id().unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut logs = String::new();
-    stderr.read_to_string(&mut logs).await.unwrap();
+    // Read while it stops: a full stderr pipe would keep it from exiting.
+    let logs = tokio::spawn(async move {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).await.unwrap();
+        logs
+    });
+    terminate(child).await;
+    let logs = logs.await.unwrap();
     let line = logs
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
