@@ -22,10 +22,3 @@ pub enum SourceError {
     #[error("reading the catalog at {store} failed: {reason}")]
     Failed { store: String, reason: String },
 }
-
-impl SourceError {
-    /// Whether the store itself is out of reach (as opposed to a request it cannot answer).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, SourceError::Unavailable { .. })
-    }
-}

@@ -190,7 +190,6 @@ pub struct PagedBooks {
     current: Option<Arc<BookPage>>,
     position: usize,
     pending: Option<JoinHandle<Result<BookPage, SourceError>>>,
-    finished: bool,
 }
 
 impl PagedBooks {
@@ -213,7 +212,6 @@ impl PagedBooks {
             current: None,
             position: 0,
             pending: None,
-            finished: false,
         };
         books.read_ahead();
         books
@@ -294,9 +292,6 @@ impl Stream for PagedBooks {
                 }
                 self.current = None;
             }
-            if self.finished {
-                return Poll::Ready(None);
-            }
             let Some(pending) = self.pending.as_mut() else {
                 return Poll::Ready(None);
             };
@@ -316,10 +311,8 @@ impl Stream for PagedBooks {
                     self.current = Some(Arc::new(page));
                     self.position = 0;
                 }
-                Err(error) => {
-                    self.finished = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
+                // No page is read after a failed one: the stream ends with its error.
+                Err(error) => return Poll::Ready(Some(Err(error))),
             }
         }
     }

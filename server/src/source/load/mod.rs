@@ -25,12 +25,8 @@ pub struct UserRange {
 }
 
 impl UserRange {
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.last - self.first + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     pub fn iter(&self) -> impl Iterator<Item = u64> + use<> {
