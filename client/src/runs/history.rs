@@ -5,11 +5,12 @@
 //! were still running when the client stopped as failed.
 
 use std::{
+    borrow::Borrow,
     collections::BTreeMap,
     fs::{self, File, OpenOptions},
     io::{self, Write},
     path::{Path, PathBuf},
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use super::record::{Outcome, RunRecord};
@@ -87,10 +88,13 @@ impl History {
         Ok(appender.lines)
     }
 
-    /// Rewrites the file with just `records`: the runs that are kept.
-    pub fn compact(&self, records: &[RunRecord]) -> io::Result<()> {
+    /// Rewrites the file with just the runs `kept` gives. It is asked while
+    /// no line can be appended, so a run recorded meanwhile is either among
+    /// them or appended to the new file, never lost with the old one.
+    pub fn compact(&self, kept: impl FnOnce() -> Vec<Arc<RunRecord>>) -> io::Result<()> {
         let mut appender = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        rewrite(&self.path, records)?;
+        let records = kept();
+        rewrite(&self.path, &records)?;
         appender.file = OpenOptions::new().append(true).open(&self.path)?;
         appender.lines = records.len();
         Ok(())
@@ -132,7 +136,7 @@ fn parse(text: &str, path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
 
 /// Replaces the file with `records`, through a temporary file and a rename,
 /// so that a crash leaves the old history or the new one.
-fn rewrite(path: &Path, records: &[RunRecord]) -> io::Result<()> {
+fn rewrite(path: &Path, records: &[impl Borrow<RunRecord>]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -141,7 +145,7 @@ fn rewrite(path: &Path, records: &[RunRecord]) -> io::Result<()> {
         .prefix(".bookstream-runs.")
         .tempfile_in(dir)?;
     for record in records {
-        serde_json::to_writer(&mut temp, record).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut temp, record.borrow()).map_err(io::Error::other)?;
         temp.write_all(b"\n")?;
     }
     temp.as_file().sync_all()?;

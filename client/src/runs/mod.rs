@@ -57,7 +57,7 @@ struct State {
 struct Running {
     live: Arc<Live>,
     /// What is known from the start: who, how many, where, how.
-    start: RunRecord,
+    start: Arc<RunRecord>,
 }
 
 /// One run, as a page sees it.
@@ -133,35 +133,7 @@ impl Runs {
         span: tracing::Span,
         on_end: impl FnOnce(&Result<RunReport, RunError>) + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<RunReport, RunError>> {
-        let live = Arc::new(Live::new(id, request.count));
-        let start = RunRecord {
-            id,
-            started_at: rfc3339(SystemTime::now()),
-            user_id: request.user_id,
-            requested: request.count,
-            received: 0,
-            outcome: Outcome::Running,
-            elapsed_ms: 0,
-            books_per_sec: 0.0,
-            retries: 0,
-            servers: Vec::new(),
-            file: request.output.display().to_string(),
-            error: None,
-            first_book_ms: None,
-            attempts: Vec::new(),
-            settings,
-            samples: Default::default(),
-            preview: Vec::new(),
-            file_bytes: None,
-        };
-        self.append(&start);
-        self.lock().running.insert(
-            id,
-            Running {
-                live: live.clone(),
-                start,
-            },
-        );
+        let live = self.begin(id, &request, settings);
         let runs = self.clone();
         tokio::spawn(tracing::Instrument::instrument(
             async move {
@@ -186,9 +158,51 @@ impl Runs {
         ))
     }
 
+    /// Makes run `id` a running run, and records its start in the history.
+    fn begin(&self, id: u64, request: &RunRequest, settings: RunSettings) -> Arc<Live> {
+        let live = Arc::new(Live::new(id, request.count));
+        let start = Arc::new(RunRecord {
+            id,
+            started_at: rfc3339(SystemTime::now()),
+            user_id: request.user_id,
+            requested: request.count,
+            received: 0,
+            outcome: Outcome::Running,
+            elapsed_ms: 0,
+            books_per_sec: 0.0,
+            retries: 0,
+            servers: Vec::new(),
+            file: request.output.display().to_string(),
+            error: None,
+            first_book_ms: None,
+            attempts: Vec::new(),
+            settings,
+            samples: Default::default(),
+            preview: Vec::new(),
+            file_bytes: None,
+        });
+        // The state first: see [`Self::append`].
+        self.lock().running.insert(
+            id,
+            Running {
+                live: live.clone(),
+                start: start.clone(),
+            },
+        );
+        self.append(&start);
+        live
+    }
+
     /// Records how run `id` ended.
     fn finish(&self, id: u64, result: &Result<RunReport, RunError>) {
-        let Some(Running { live, start }) = self.lock().running.remove(&id) else {
+        // It stays running until its record replaces it: a page asked for
+        // meanwhile finds one or the other.
+        let Some((live, start)) = self
+            .lock()
+            .running
+            .get(&id)
+            .map(|running| (running.live.clone(), running.start.clone()))
+        else {
             return;
         };
         let elapsed = live.elapsed();
@@ -203,7 +217,7 @@ impl Runs {
             first_book_ms: live.first_book_ms(),
             attempts,
             samples: live.samples(),
-            ..start
+            ..(*start).clone()
         };
         match result {
             Ok(report) => {
@@ -251,16 +265,22 @@ impl Runs {
             Err(_) => elapsed,
         };
         record.books_per_sec = crate::run::rate(record.received, measured);
+        let record = Arc::new(record);
+        {
+            let mut state = self.lock();
+            state.running.remove(&id);
+            if let Some(file) = owned_file(&record) {
+                state.owners.insert(file, id);
+            }
+            state.finished.insert(id, record.clone());
+            while state.finished.len() > self.inner.limit {
+                state.finished.pop_first();
+            }
+        }
+        // Only now is the end told: a page reloaded on it finds the record.
         live.finish(record.outcome, record.received);
+        // The state first: see [`Self::append`].
         self.append(&record);
-        let mut state = self.lock();
-        if let Some(file) = owned_file(&record) {
-            state.owners.insert(file, id);
-        }
-        state.finished.insert(id, Arc::new(record));
-        while state.finished.len() > self.inner.limit {
-            state.finished.pop_first();
-        }
     }
 
     /// Run `id`, running or ended.
@@ -317,20 +337,15 @@ impl Runs {
         }
     }
 
+    /// Records `record` in the history. Its run must be in the state already:
+    /// an append that compacts the history rewrites it from the state.
     fn append(&self, record: &RunRecord) {
         let Some(history) = &self.inner.history else {
             return;
         };
         match history.append(record) {
             Ok(lines) if lines > 2 * self.inner.limit => {
-                let kept: Vec<RunRecord> = {
-                    let state = self.lock();
-                    let mut kept: Vec<RunRecord> =
-                        state.finished.values().map(|run| (**run).clone()).collect();
-                    kept.extend(state.running.values().map(|running| running.start.clone()));
-                    kept
-                };
-                if let Err(error) = history.compact(&kept) {
+                if let Err(error) = history.compact(|| self.kept()) {
                     tracing::warn!(history = %history.path().display(), "compacting the run history failed: {error}");
                 }
             }
@@ -340,6 +355,17 @@ impl Runs {
                 "recording run {} in the history failed: {error}", record.id
             ),
         }
+    }
+
+    /// The runs the history keeps: those that ended, and those running.
+    fn kept(&self) -> Vec<Arc<RunRecord>> {
+        let state = self.lock();
+        state
+            .finished
+            .values()
+            .cloned()
+            .chain(state.running.values().map(|running| running.start.clone()))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -366,7 +392,7 @@ fn current(running: &Running) -> RunRecord {
         first_book_ms: running.live.first_book_ms(),
         attempts,
         samples: running.live.samples(),
-        ..running.start.clone()
+        ..(*running.start).clone()
     }
 }
 
@@ -415,6 +441,95 @@ pub fn output_path(template: &Path, run: u64, user_id: u64, n: u64) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{run::RetryPolicy, sink::Format, upstream::UpstreamError};
+
+    fn request() -> RunRequest {
+        RunRequest {
+            user_id: 1,
+            count: 10,
+            output: PathBuf::from("books.txt"),
+            format: Format::Txt,
+            echo: false,
+            retry: RetryPolicy {
+                retries: 0,
+                first_backoff: Duration::ZERO,
+            },
+            idle_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            format: "txt".to_owned(),
+            retries: 0,
+            retry_backoff_ms: 0,
+            idle_timeout_ms: 1000,
+            servers: "http://127.0.0.1:50051".to_owned(),
+        }
+    }
+
+    const START: bool = false;
+    const END: bool = true;
+
+    /// The runs a client restarted now would find in `path`, and whether
+    /// each had ended or was still running.
+    fn after_a_restart(path: &Path, limit: usize) -> Vec<(u64, bool)> {
+        // Opened as a copy: opening may rewrite the file, from under `Runs`.
+        let copy = path.with_extension("copy");
+        std::fs::copy(path, &copy).unwrap();
+        let (_, loaded) = History::open(&copy, limit).unwrap();
+        loaded
+            .iter()
+            .map(|run| {
+                (
+                    run.id,
+                    run.error.as_deref() != Some(history::CLIENT_STOPPED),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_runs_that_make_the_history_compact_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        let limit = 2;
+        let runs = Runs::open(Some(&path), limit).unwrap();
+        // Two lines a run and a limit of two: the history compacts whenever
+        // it passes four lines, at a start while runs go one at a time, at
+        // an end once they overlap.
+        let steps = [
+            (1, START),
+            (1, END),
+            (2, START),
+            (2, END),
+            (3, START),
+            (3, END),
+            (4, START),
+            (5, START),
+            (4, END),
+            (6, START),
+            (5, END),
+            (6, END),
+        ];
+        // Each run, and whether it has ended.
+        let mut known = BTreeMap::new();
+        for (id, step) in steps {
+            if step == START {
+                runs.begin(id, &request(), settings());
+            } else {
+                runs.finish(id, &Err(RunError::Upstream(UpstreamError::NoTargets)));
+            }
+            known.insert(id, step == END);
+            let newest: Vec<(u64, bool)> = known.iter().map(|(&id, &ended)| (id, ended)).collect();
+            let newest = &newest[newest.len().saturating_sub(limit)..];
+            assert_eq!(
+                after_a_restart(&path, limit),
+                newest,
+                "run {id}, ended: {step}"
+            );
+        }
+    }
 
     #[test]
     fn placeholders_make_a_file_per_run() {
