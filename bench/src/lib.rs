@@ -56,22 +56,23 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
     let generated = bench
         .pair(&CatalogSpec::Generated, None, "generated")
         .await?;
+    // The sweep reads its own book count, which may exceed the largest size.
+    let needed = largest.max(if opts.page_sizes.is_empty() {
+        0
+    } else {
+        opts.sweep_books
+    });
     let mut stores = Vec::new();
     for (index, spec) in opts.catalog.iter().enumerate() {
-        let needed = largest.max(if opts.page_sizes.is_empty() {
-            0
-        } else {
-            opts.sweep_books
-        });
         // A server will not start on a missing file: make it first.
         if let CatalogSpec::Sqlite(path) = spec
             && !path.exists()
         {
-            store::load(&bench.bin_dir, &spec.reveal(), needed).await?;
+            store::load(&bench.bin_dir, spec, needed).await?;
         }
         let pair = bench.pair(spec, None, &format!("store-{index}")).await?;
         if !pair.holds(needed).await? {
-            store::load(&bench.bin_dir, &spec.reveal(), needed).await?;
+            store::load(&bench.bin_dir, spec, needed).await?;
         }
         stores.push((spec, pair));
     }
@@ -103,7 +104,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
             }
             for (index, (spec, pair)) in stores.iter().enumerate() {
                 best[index].add(bench.timed(pair, books).await?);
-                if let Some(export) = store::export_time(spec, &spec.reveal(), books).await {
+                if let Some(export) = store::export_time(spec, books).await {
                     exports[index] = Some(exports[index].map_or(export, |best| best.min(export)));
                 }
             }
@@ -130,7 +131,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 generated_seconds: reference.elapsed.as_secs_f64(),
                 export_seconds: exports[index].map(|export| export.as_secs_f64()),
                 server_peak_kib: pair.server.peak_rss_kib()?,
-                backend_peak_kib: store::backend_peak_kib(spec, &spec.reveal()).await,
+                backend_peak_kib: store::backend_peak_kib(spec).await,
             });
         }
     }
@@ -151,7 +152,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 books: opts.sweep_books,
                 trigger_seconds: best.elapsed.as_secs_f64(),
                 server_peak_kib: pair.server.peak_rss_kib()?,
-                backend_peak_kib: store::backend_peak_kib(spec, &spec.reveal()).await,
+                backend_peak_kib: store::backend_peak_kib(spec).await,
             });
         }
     }
@@ -173,18 +174,31 @@ impl Bench {
         self.work_dir.join(format!("{name}.{}", self.format.name()))
     }
 
+    /// A pair of the bench's own binaries, as they are configured.
     async fn pair(
         &self,
         spec: &CatalogSpec,
         page_size: Option<u64>,
         name: &str,
     ) -> anyhow::Result<Pair> {
+        self.pair_of(&self.bin_dir, &[], spec, page_size, name)
+            .await
+    }
+
+    /// A pair of the binaries in `bin_dir`, with `env` for both.
+    async fn pair_of(
+        &self,
+        bin_dir: &Path,
+        env: &[(String, String)],
+        spec: &CatalogSpec,
+        page_size: Option<u64>,
+        name: &str,
+    ) -> anyhow::Result<Pair> {
         Pair::start(
-            &self.bin_dir,
+            bin_dir,
             spec,
-            &spec.reveal(),
             page_size,
-            &[],
+            env,
             &self.output(name),
             self.format,
         )
@@ -197,17 +211,15 @@ impl Bench {
             return Ok(None);
         }
         let bin_dir = opts.baseline_bin_dir.as_deref().unwrap_or(&self.bin_dir);
-        let spec = CatalogSpec::Generated;
-        let pair = Pair::start(
-            bin_dir,
-            &spec,
-            &spec.reveal(),
-            None,
-            &opts.baseline_env,
-            &self.output("baseline"),
-            self.format,
-        )
-        .await?;
+        let pair = self
+            .pair_of(
+                bin_dir,
+                &opts.baseline_env,
+                &CatalogSpec::Generated,
+                None,
+                "baseline",
+            )
+            .await?;
         Ok(Some(pair))
     }
 

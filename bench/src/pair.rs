@@ -41,13 +41,12 @@ impl Pair {
     pub async fn start(
         bin_dir: &Path,
         catalog: &CatalogSpec,
-        catalog_text: &str,
         page_size: Option<u64>,
         extra_env: &[(String, String)],
         output: &Path,
         format: Format,
     ) -> anyhow::Result<Self> {
-        let mut envs = vec![("BOOKSTREAM_CATALOG", catalog_text.to_owned())];
+        let mut envs = vec![("BOOKSTREAM_CATALOG", catalog.reveal())];
         if let Some(page_size) = page_size {
             envs.push(("BOOKSTREAM_PAGE_SIZE", page_size.to_string()));
         }

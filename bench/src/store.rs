@@ -15,7 +15,7 @@ use tokio::process::Command;
 use crate::{pair::USER_ID, processes};
 
 /// Loads user 1's `books` books into the store with the real `server load`.
-pub async fn load(bin_dir: &Path, catalog_text: &str, books: u64) -> anyhow::Result<()> {
+pub async fn load(bin_dir: &Path, catalog: &CatalogSpec, books: u64) -> anyhow::Result<()> {
     tracing::warn!("loading {books} books for user {USER_ID}; this runs once per store");
     let status = Command::new(bin_dir.join("server"))
         .args([
@@ -25,7 +25,7 @@ pub async fn load(bin_dir: &Path, catalog_text: &str, books: u64) -> anyhow::Res
             "--books",
             &books.to_string(),
         ])
-        .env("BOOKSTREAM_CATALOG", catalog_text)
+        .env("BOOKSTREAM_CATALOG", catalog.reveal())
         .status()
         .await
         .context("running server load")?;
@@ -38,11 +38,7 @@ pub async fn load(bin_dir: &Path, catalog_text: &str, books: u64) -> anyhow::Res
 /// The same rows as a stream of `books` books reads, exported by PostgreSQL
 /// itself (`psql \copy … TO '/dev/null'`): the honest ceiling for the store
 /// path. `None` when the catalog is not PostgreSQL or `psql` is missing.
-pub async fn export_time(
-    catalog: &CatalogSpec,
-    catalog_text: &str,
-    books: u64,
-) -> Option<Duration> {
+pub async fn export_time(catalog: &CatalogSpec, books: u64) -> Option<Duration> {
     if !matches!(catalog, CatalogSpec::Postgres(_)) {
         return None;
     }
@@ -53,7 +49,7 @@ pub async fn export_time(
     );
     let started = Instant::now();
     let status = Command::new("psql")
-        .args(["-X", "-q", "-d", catalog_text, "-c", &copy])
+        .args(["-X", "-q", "-d", &catalog.reveal(), "-c", &copy])
         .stdout(Stdio::null())
         .status()
         .await
@@ -63,14 +59,14 @@ pub async fn export_time(
 
 /// The largest peak memory among the server's PostgreSQL backends (shared
 /// buffers they touched included), read from `/proc` on this machine.
-pub async fn backend_peak_kib(catalog: &CatalogSpec, catalog_text: &str) -> Option<u64> {
+pub async fn backend_peak_kib(catalog: &CatalogSpec) -> Option<u64> {
     if !matches!(catalog, CatalogSpec::Postgres(_)) {
         return None;
     }
     let query =
         format!("SELECT pid FROM pg_stat_activity WHERE application_name = '{APPLICATION_NAME}'");
     let output = Command::new("psql")
-        .args(["-X", "-A", "-t", "-d", catalog_text, "-c", &query])
+        .args(["-X", "-A", "-t", "-d", &catalog.reveal(), "-c", &query])
         .output()
         .await
         .ok()?;
