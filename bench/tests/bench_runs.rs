@@ -3,13 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bookstream_bench::{BenchOpts, run};
 use bookstream_client::sink::Format;
 
-#[tokio::test]
-async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
+/// Where cargo put this package's binary: the workspace's `server` and
+/// `client` are beside it.
+fn bin_dir() -> PathBuf {
     let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_trigger-bench"))
         .parent()
         .unwrap()
@@ -20,21 +21,35 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
             "build the workspace first: {name} is missing"
         );
     }
-    let work_dir = tempfile::tempdir().unwrap();
-    let opts = BenchOpts {
+    bin_dir
+}
+
+/// Two small sizes, one repeat, files in `work_dir`: no store, no sweep,
+/// no baseline.
+fn small_opts(work_dir: &Path) -> BenchOpts {
+    BenchOpts {
         sizes: vec![100, 2_000],
         format: Format::Csv,
         repeat: 1,
-        bin_dir: Some(bin_dir),
-        work_dir: Some(work_dir.path().to_owned()),
+        bin_dir: Some(bin_dir()),
+        work_dir: Some(work_dir.to_owned()),
         json: None,
         log: Default::default(),
         baseline_bin_dir: None,
-        baseline_env: vec![("BOOKSTREAM_METRICS".to_owned(), "false".to_owned())],
+        baseline_env: vec![],
         baseline_max_ratio: 1.03,
         catalog: vec![],
         page_sizes: vec![],
         sweep_books: 2_000,
+    }
+}
+
+#[tokio::test]
+async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
+    let work_dir = tempfile::tempdir().unwrap();
+    let opts = BenchOpts {
+        baseline_env: vec![("BOOKSTREAM_METRICS".to_owned(), "false".to_owned())],
+        ..small_opts(work_dir.path())
     };
 
     let report = run(&opts).await.unwrap();
@@ -81,26 +96,14 @@ async fn a_small_benchmark_measures_every_size_and_verifies_every_file() {
 
 #[tokio::test]
 async fn a_store_is_loaded_when_too_shallow_then_measured_beside_the_generated_catalog() {
-    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_trigger-bench"))
-        .parent()
-        .unwrap()
-        .to_owned();
     let work_dir = tempfile::tempdir().unwrap();
     let store = work_dir.path().join("bench.db");
     let opts = BenchOpts {
         sizes: vec![500, 3_000],
         format: Format::Txt,
-        repeat: 1,
-        bin_dir: Some(bin_dir),
-        work_dir: Some(work_dir.path().to_owned()),
-        json: None,
-        log: Default::default(),
-        baseline_bin_dir: None,
-        baseline_env: vec![],
-        baseline_max_ratio: 1.03,
         catalog: vec![format!("sqlite:{}", store.display()).parse().unwrap()],
         page_sizes: vec![100, 1_000],
-        sweep_books: 2_000,
+        ..small_opts(work_dir.path())
     };
 
     let report = run(&opts).await.unwrap();
