@@ -22,3 +22,12 @@ pub enum SourceError {
     #[error("reading the catalog at {store} failed: {reason}")]
     Failed { store: String, reason: String },
 }
+
+impl SourceError {
+    pub(crate) fn failed(store: &str, reason: impl ToString) -> Self {
+        SourceError::Failed {
+            store: store.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod stream;
 
 use std::ops::Range;
 
+use bookstream::book::BookPage;
 use prometheus_client::metrics::histogram::Histogram;
 
 pub use error::SourceError;
@@ -21,6 +22,24 @@ pub use stream::BookStream;
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
 use stream::{PagedBooks, Report};
+
+/// Whether a store holds any list at all: one that holds none has nothing to serve.
+const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
+
+/// A typical book is about 80 bytes of text.
+const TYPICAL_TEXT_BYTES: usize = 96;
+
+/// An empty page with room for `limit` typical books, so reading one never regrows it.
+fn page_for(limit: i64) -> BookPage {
+    let capacity = usize::try_from(limit).unwrap_or(0);
+    BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES)
+}
+
+/// Users, ranks and lengths are signed 64-bit in both stores; [`load::UserRange`]
+/// keeps loaded users in range, and no list is longer than `i64::MAX`.
+pub(crate) fn stored(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
 
 /// How the server reads a store.
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,7 @@ use deadpool_postgres::{
 use futures::{TryStreamExt, future::BoxFuture};
 use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
 
-use super::{SourceError, spec::PostgresUrl, stream::PageReader};
+use super::{ANY_LIST_SQL, SourceError, page_for, spec::PostgresUrl, stored, stream::PageReader};
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
@@ -22,7 +22,6 @@ const PAGE_SQL: &str = "
     ORDER BY r.rank
     LIMIT $3";
 const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = $1";
-const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
 
 /// Session settings for keyset reads of a thousand rows. A page query that
 /// PostgreSQL re-plans for every page costs more to plan than to run, and
@@ -39,8 +38,6 @@ const SESSION_SETTINGS: [&str; 3] = [
 pub const APPLICATION_NAME: &str = "bookstream-server";
 /// Longest wait for a new connection, or for a free one from the pool.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A typical book is about 80 bytes of text.
-const TYPICAL_TEXT_BYTES: usize = 96;
 
 /// A PostgreSQL catalog behind a connection pool.
 #[derive(Clone)]
@@ -208,8 +205,7 @@ impl PostgresStore {
             .await
             .map_err(fail)?;
         futures::pin_mut!(rows);
-        let capacity = usize::try_from(limit).unwrap_or(0);
-        let mut page = BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES);
+        let mut page = page_for(limit);
         while let Some(row) = rows.try_next().await.map_err(fail)? {
             let rank: i64 = row.try_get(0).map_err(fail)?;
             let year: i32 = row.try_get(4).map_err(fail)?;
@@ -222,10 +218,8 @@ impl PostgresStore {
                 genre: row.try_get(5).map_err(fail)?,
                 score: row.try_get(6).map_err(fail)?,
             };
-            page.push(book).map_err(|error| SourceError::Failed {
-                store: self.name().to_owned(),
-                reason: error.to_string(),
-            })?;
+            page.push(book)
+                .map_err(|error| SourceError::failed(self.name(), error))?;
         }
         Ok(page)
     }
@@ -262,8 +256,7 @@ impl PageReader for PostgresStore {
         let store = self.clone();
         Box::pin(async move {
             let user = i64::try_from(user_id).map_err(|_| store.unknown_user(user_id))?;
-            let from = i64::try_from(from).unwrap_or(i64::MAX);
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let (from, limit) = (stored(from), stored(limit));
             store.read(user, from, limit).await
         })
     }

@@ -13,7 +13,7 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{SourceError, stream::PageReader};
+use super::{ANY_LIST_SQL, SourceError, page_for, stored, stream::PageReader};
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
@@ -24,14 +24,11 @@ const PAGE_SQL: &str = "
     ORDER BY r.rank
     LIMIT ?3";
 const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = ?1";
-const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
 
 /// How long a reader waits while a loader commits, before it reports the store busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page cache per reading connection, in KiB.
 const READER_CACHE_KIB: u32 = 256;
-/// A typical book is about 80 bytes of text.
-const TYPICAL_TEXT_BYTES: usize = 96;
 
 /// Why the SQLite file cannot be used at all.
 #[derive(Debug, thiserror::Error)]
@@ -160,10 +157,7 @@ impl SqliteStore {
             work(&connection)
         })
         .await
-        .map_err(|error| SourceError::Failed {
-            store: self.name().to_owned(),
-            reason: format!("the reader stopped: {error}"),
-        })?
+        .map_err(|error| SourceError::failed(self.name(), format!("the reader stopped: {error}")))?
     }
 
     /// A connection from the pool, waiting a moment for one if all are busy.
@@ -189,8 +183,7 @@ impl SqliteStore {
         let mut rows = statement
             .query(params![user_id, from, limit])
             .map_err(fail)?;
-        let capacity = usize::try_from(limit).unwrap_or(0);
-        let mut page = BookPage::with_capacity(capacity, capacity * TYPICAL_TEXT_BYTES);
+        let mut page = page_for(limit);
         while let Some(row) = rows.next().map_err(fail)? {
             // Read through the same UTF-8 check as the wire, not rusqlite's slower one.
             let text = |column| -> Result<&str, rusqlite::Error> {
@@ -216,10 +209,8 @@ impl SqliteStore {
                 genre: text(5).map_err(fail)?,
                 score: row.get::<_, f64>(6).map_err(fail)? as f32,
             };
-            page.push(book).map_err(|error| SourceError::Failed {
-                store: self.name().to_owned(),
-                reason: error.to_string(),
-            })?;
+            page.push(book)
+                .map_err(|error| SourceError::failed(self.name(), error))?;
         }
         Ok(page)
     }
@@ -289,8 +280,7 @@ impl PageReader for StreamReader {
         let slot = self.connection.clone();
         Box::pin(async move {
             let user = i64::try_from(user_id).map_err(|_| store.unknown_user(user_id))?;
-            let from = i64::try_from(from).unwrap_or(i64::MAX);
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let (from, limit) = (stored(from), stored(limit));
             let reader = store.clone();
             tokio::task::spawn_blocking(move || {
                 // A stream reads one page at a time: the lock is never contended.
@@ -302,9 +292,8 @@ impl PageReader for StreamReader {
                 reader.read_page_on(connection, user, from, limit)
             })
             .await
-            .map_err(|error| SourceError::Failed {
-                store: store.name().to_owned(),
-                reason: format!("the reader stopped: {error}"),
+            .map_err(|error| {
+                SourceError::failed(store.name(), format!("the reader stopped: {error}"))
             })?
         })
     }

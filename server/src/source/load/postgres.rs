@@ -9,7 +9,7 @@ use tokio_postgres::{
 };
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
-use crate::source::spec::PostgresUrl;
+use crate::source::{spec::PostgresUrl, stored};
 
 mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
@@ -175,11 +175,6 @@ pub(super) async fn load(
     // The connection task ends once the client is gone; its error, if any, was already seen.
     let _ = connection.await;
     Ok(())
-}
-
-/// Users, ranks and lengths are BIGINT; [`super::UserRange`] keeps users in range.
-fn stored(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn describe(error: &tokio_postgres::Error) -> String {

@@ -6,6 +6,7 @@ use bookstream::catalog;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
+use crate::source::stored;
 
 mod migrations {
     refinery::embed_migrations!("src/source/migrations/sqlite");
@@ -125,10 +126,4 @@ pub(super) fn load(
     }
     progress.phase("committing");
     transaction.commit().map_err(fail)
-}
-
-/// Users, ranks and lengths are signed 64-bit in SQLite; [`super::UserRange`]
-/// keeps users in range, and no list is longer than `i64::MAX`.
-fn stored(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
