@@ -275,7 +275,7 @@ fn is_unavailable(code: &SqlState) -> bool {
 }
 
 /// The database's message, or the driver's for a failed connection.
-fn describe(error: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => error.to_string(),

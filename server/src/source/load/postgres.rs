@@ -9,7 +9,7 @@ use tokio_postgres::{
 };
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
-use crate::source::{spec::PostgresUrl, stored};
+use crate::source::{postgres::describe, spec::PostgresUrl, stored};
 
 mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
@@ -175,11 +175,4 @@ pub(super) async fn load(
     // The connection task ends once the client is gone; its error, if any, was already seen.
     let _ = connection.await;
     Ok(())
-}
-
-fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
-    }
 }
