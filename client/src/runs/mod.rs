@@ -133,10 +133,11 @@ impl Runs {
         span: tracing::Span,
         on_end: impl FnOnce(&Result<RunReport, RunError>) + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<RunReport, RunError>> {
-        let live = self.begin(id, &request, settings);
+        let (live, start) = self.begin(id, &request, settings);
         let runs = self.clone();
         tokio::spawn(tracing::Instrument::instrument(
             async move {
+                runs.record(start).await;
                 let result = {
                     let run = run::run(&upstream, &request, &live);
                     tokio::pin!(run);
@@ -151,15 +152,22 @@ impl Runs {
                 };
                 live.tick();
                 on_end(&result);
-                runs.finish(id, &result);
+                if let Some(record) = runs.finish(id, &result) {
+                    runs.record(record).await;
+                }
                 result
             },
             span,
         ))
     }
 
-    /// Makes run `id` a running run, and records its start in the history.
-    fn begin(&self, id: u64, request: &RunRequest, settings: RunSettings) -> Arc<Live> {
+    /// Makes run `id` a running run; gives its start, for the history.
+    fn begin(
+        &self,
+        id: u64,
+        request: &RunRequest,
+        settings: RunSettings,
+    ) -> (Arc<Live>, Arc<RunRecord>) {
         let live = Arc::new(Live::new(id, request.count));
         let start = Arc::new(RunRecord {
             id,
@@ -181,7 +189,6 @@ impl Runs {
             preview: Vec::new(),
             file_bytes: None,
         });
-        // The state first: see [`Self::append`].
         self.lock().running.insert(
             id,
             Running {
@@ -189,22 +196,19 @@ impl Runs {
                 start: start.clone(),
             },
         );
-        self.append(&start);
-        live
+        (live, start)
     }
 
-    /// Records how run `id` ended.
-    fn finish(&self, id: u64, result: &Result<RunReport, RunError>) {
+    /// Makes run `id` a run that ended as `result` says; gives its record,
+    /// for the history.
+    fn finish(&self, id: u64, result: &Result<RunReport, RunError>) -> Option<Arc<RunRecord>> {
         // It stays running until its record replaces it: a page asked for
         // meanwhile finds one or the other.
-        let Some((live, start)) = self
+        let (live, start) = self
             .lock()
             .running
             .get(&id)
-            .map(|running| (running.live.clone(), running.start.clone()))
-        else {
-            return;
-        };
+            .map(|running| (running.live.clone(), running.start.clone()))?;
         let elapsed = live.elapsed();
         let attempts = live.attempts();
         let mut record = RunRecord {
@@ -279,8 +283,7 @@ impl Runs {
         }
         // Only now is the end told: a page reloaded on it finds the record.
         live.finish(record.outcome, record.received);
-        // The state first: see [`Self::append`].
-        self.append(&record);
+        Some(record)
     }
 
     /// Run `id`, running or ended.
@@ -334,6 +337,15 @@ impl Runs {
             Ok(meta) if Some(meta.len()) == record.file_bytes => Ok(path),
             Ok(_) => Err(FileGone::Changed),
             Err(_) => Err(FileGone::Deleted),
+        }
+    }
+
+    /// [`Self::append`], on the blocking pool: a compaction rewrites and
+    /// syncs the whole file.
+    async fn record(&self, record: Arc<RunRecord>) {
+        let runs = self.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || runs.append(&record)).await {
+            tracing::error!("recording a run in the history failed: {error}");
         }
     }
 
@@ -515,11 +527,13 @@ mod tests {
         // Each run, and whether it has ended.
         let mut known = BTreeMap::new();
         for (id, step) in steps {
-            if step == START {
-                runs.begin(id, &request(), settings());
+            let record = if step == START {
+                runs.begin(id, &request(), settings()).1
             } else {
-                runs.finish(id, &Err(RunError::Upstream(UpstreamError::NoTargets)));
-            }
+                let failed = Err(RunError::Upstream(UpstreamError::NoTargets));
+                runs.finish(id, &failed).unwrap()
+            };
+            runs.append(&record);
             known.insert(id, step == END);
             let newest: Vec<(u64, bool)> = known.iter().map(|(&id, &ended)| (id, ended)).collect();
             let newest = &newest[newest.len().saturating_sub(limit)..];

@@ -125,7 +125,7 @@ async fn a_resume_point_past_the_end_is_an_invalid_argument() {
         start_at: 11,
         ..request(1, 10)
     };
-    let status = server.grpc().await.recommend(past_end).await.unwrap_err();
+    let status = server.refusal(past_end).await;
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(
         status.message().contains("past the end"),

@@ -108,20 +108,10 @@ async fn failed_rpcs_are_counted_under_their_codes() {
     let server = store.serve().await;
 
     // A bad request.
-    let status = server
-        .grpc()
-        .await
-        .recommend(request(1, 0))
-        .await
-        .unwrap_err();
+    let status = server.refusal(request(1, 0)).await;
     assert_eq!(status.code(), Code::InvalidArgument);
     // A user the store does not have.
-    let status = server
-        .grpc()
-        .await
-        .recommend(request(9, 10))
-        .await
-        .unwrap_err();
+    let status = server.refusal(request(9, 10)).await;
     assert_eq!(status.code(), Code::NotFound);
     // A stream its caller leaves mid-way.
     let mut stream = server.stream(request(1, 3000)).await;

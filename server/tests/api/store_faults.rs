@@ -60,12 +60,7 @@ async fn an_sqlite_file_without_a_catalog_serves_nothing_and_says_to_load_it() {
     );
     assert_eq!(server.serving_status().await, ServingStatus::NotServing);
 
-    let status = server
-        .grpc()
-        .await
-        .recommend(request(1, 10))
-        .await
-        .unwrap_err();
+    let status = server.refusal(request(1, 10)).await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains(&hint), "{}", status.message());
     assert!(
@@ -115,9 +110,7 @@ async fn an_unreachable_database_starts_not_serving_and_serves_once_it_is_back()
     let Some(store) = Store::postgres("1", 300).await else {
         return;
     };
-    let Store::Postgres { database } = &store else {
-        unreachable!()
-    };
+    let database = store.database();
     let vacant = net::vacant_addr().await;
     let url = format!(
         "postgres://{}:{PASSWORD}@{vacant}/{}",
@@ -139,12 +132,7 @@ async fn an_unreachable_database_starts_not_serving_and_serves_once_it_is_back()
     assert_eq!(health["catalog"], redacted.as_str());
     assert!(!health.to_string().contains(PASSWORD), "{health}");
     assert_eq!(server.serving_status().await, ServingStatus::NotServing);
-    let status = server
-        .grpc()
-        .await
-        .recommend(request(1, 10))
-        .await
-        .unwrap_err();
+    let status = server.refusal(request(1, 10)).await;
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains(&redacted), "{}", status.message());
     assert!(!status.message().contains(PASSWORD), "{}", status.message());
@@ -174,12 +162,7 @@ async fn a_database_without_the_schema_says_to_load_it_not_sql() {
     let database = instance.database().await;
     let server = spawn_server_with(store_config(database.url().parse().unwrap())).await;
     wait_for_health_problem(&server, "has no books").await;
-    let status = server
-        .grpc()
-        .await
-        .recommend(request(1, 10))
-        .await
-        .unwrap_err();
+    let status = server.refusal(request(1, 10)).await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     let hint = format!("run `server load --catalog {}`", database.url());
     assert!(status.message().contains(&hint), "{}", status.message());
@@ -196,9 +179,7 @@ async fn a_backend_terminated_mid_stream_ends_the_stream_with_unavailable() {
     let Some(store) = Store::postgres("1", BOOKS).await else {
         return;
     };
-    let Store::Postgres { database } = &store else {
-        unreachable!()
-    };
+    let database = store.database();
     let server = store.serve().await;
     // A small window makes the server wait for this reader, so the stream
     // is still reading pages when the database is taken away.
@@ -269,12 +250,7 @@ async fn a_password_in_the_catalog_url_never_shows_in_logs_errors_or_health() {
     let (grpc, rest) = bookstream::ready::parse_line(&ready).unwrap();
     let client = crate::support::TestServer::attach(grpc, rest);
     let health = wait_for_health_problem(&client, "unavailable").await;
-    let status = client
-        .grpc()
-        .await
-        .recommend(request(1, 10))
-        .await
-        .unwrap_err();
+    let status = client.refusal(request(1, 10)).await;
     let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("--help")
         .env("BOOKSTREAM_CATALOG", &url)

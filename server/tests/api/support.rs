@@ -63,6 +63,18 @@ impl TestServer {
             .max_decoding_message_size(usize::MAX)
     }
 
+    /// The status a `Recommend` the server must refuse ends with.
+    pub(crate) async fn refusal(
+        &self,
+        request: impl tonic::IntoRequest<bookstream::RecommendationRequest>,
+    ) -> tonic::Status {
+        self.grpc()
+            .await
+            .recommend(request)
+            .await
+            .expect_err("the server refuses this request")
+    }
+
     /// Opens a `Recommend` stream.
     pub(crate) async fn stream(
         &self,
@@ -93,12 +105,7 @@ impl TestServer {
 
     /// Streams in flight, as the server's health endpoint reports them.
     pub(crate) async fn active_streams(&self) -> u64 {
-        let health: serde_json::Value = reqwest::get(self.rest_url("/health"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, health) = self.health().await;
         health["active_streams"].as_u64().unwrap()
     }
 
@@ -132,15 +139,13 @@ pub(crate) fn request(user_id: u64, max_results: u64) -> bookstream::Recommendat
     }
 }
 
-/// Every book of a stream, failing the test on an error status.
-pub(crate) async fn collect(
-    mut stream: tonic::Streaming<bookstream::BookRecommendation>,
-) -> Vec<bookstream::BookRecommendation> {
-    let mut books = Vec::new();
-    while let Some(book) = stream.message().await.unwrap() {
-        books.push(book);
+/// Every message of a stream, failing the test on an error status.
+pub(crate) async fn collect<T>(mut stream: tonic::Streaming<T>) -> Vec<T> {
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        messages.push(message);
     }
-    books
+    messages
 }
 
 /// A store filled by `server load`'s own code, for one test.
@@ -171,6 +176,14 @@ impl Store {
         let store = Store::Postgres { database };
         store.load(users, books).await;
         Some(store)
+    }
+
+    /// The database of a PostgreSQL store.
+    pub(crate) fn database(&self) -> &TestDatabase {
+        match self {
+            Store::Postgres { database } => database,
+            Store::Sqlite { .. } => panic!("an SQLite store has no PostgreSQL database"),
+        }
     }
 
     pub(crate) fn spec(&self) -> CatalogSpec {

@@ -6,23 +6,19 @@ use bookstream::{RecommendationRequest, catalog, codec::BookBytesCodec};
 use prost::Message;
 use tonic::codegen::http::uri::PathAndQuery;
 
-use crate::support::{Store, TestServer, spawn_server};
+use crate::support::{Store, TestServer, collect, spawn_server};
 
 /// Every message of a `Recommend` stream, as raw bytes.
 async fn raw_messages(server: &TestServer, request: RecommendationRequest) -> Vec<bytes::Bytes> {
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     grpc.ready().await.unwrap();
     let path = PathAndQuery::from_static("/recommendations.Recommendations/Recommend");
-    let mut stream = grpc
+    let stream = grpc
         .server_streaming(tonic::Request::new(request), path, BookBytesCodec)
         .await
         .unwrap()
         .into_inner();
-    let mut messages = Vec::new();
-    while let Some(message) = stream.message().await.unwrap() {
-        messages.push(message);
-    }
-    messages
+    collect(stream).await
 }
 
 async fn assert_prosts_bytes(server: &TestServer) {
