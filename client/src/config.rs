@@ -47,14 +47,13 @@ pub struct ClientConfig {
           value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
 
-    /// File that receives the books of each run (replaced atomically when a
-    /// run completes; a broken run leaves `<output>.partial`). The
-    /// placeholders `{run}`, `{user}` and `{n}` give every run its own file,
-    /// e.g. `books-{run}.txt`.
+    // Its help is built by `output_help`: clap reads `{n}` in help text as a
+    // line break, and `{n}` is one of the placeholders the help must show.
     #[arg(
         long,
         env = "BOOKSTREAM_OUTPUT",
-        default_value = "recommend_books_from_server.txt"
+        default_value = "recommend_books_from_server.txt",
+        help = output_help()
     )]
     pub output: PathBuf,
 
@@ -138,4 +137,17 @@ impl ClientConfig {
             dir.join("bookstream-runs.jsonl")
         })
     }
+}
+
+/// The help of `--output`. The ANSI reset inside `{n}` keeps clap from
+/// turning the placeholder into a line break; it is invisible on a terminal
+/// and stripped when the help goes to a pipe or a file.
+fn output_help() -> clap::builder::StyledStr {
+    let n = "{\x1b[0mn}";
+    clap::builder::StyledStr::from(format!(
+        "File that receives the books of each run (replaced atomically when a \
+         run completes; a broken run leaves `<output>.partial`). The \
+         placeholders `{{run}}`, `{{user}}` and `{n}` give every run its own \
+         file, e.g. `books-{{run}}.txt`."
+    ))
 }

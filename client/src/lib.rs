@@ -27,7 +27,7 @@ use upstream::{Upstream, UpstreamError};
 /// Why the client could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (choose another address with --listen)")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,

@@ -49,7 +49,7 @@ pub fn index(info: IndexInfo<'_>) -> Markup {
                 }
                 li { a href="/1000?user_id=42" { "1,000 books for user 42" } }
             }
-            p { "Up to " (thousands(info.max_n)) " books per request. Ask with " code { "Accept: application/json" } " (as curl does) for a JSON answer." }
+            p { "Up to " (thousands(info.max_n)) " books per request. A browser is sent to the run's live page; any other caller (curl, whose " code { "Accept" } " is " code { "*/*" } ", or " code { "Accept: application/json" } ") waits and gets a JSON answer." }
             p { "Every run is watched live, can be stopped, and is kept: " a href="/runs" { "all runs" } "." }
         },
     )

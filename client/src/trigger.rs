@@ -356,6 +356,12 @@ impl Answer {
                         (StatusCode::SERVICE_UNAVAILABLE, "Server not ready")
                     }
                     UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
+                    // Not a broken stream: this client is misconfigured,
+                    // and asking again will not help.
+                    UpstreamError::Unauthenticated { .. } => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Client not authorized by the server",
+                    ),
                 };
                 self.failure(status, title, &message, None)
             }

@@ -101,9 +101,13 @@ pub struct ServerConfig {
           value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Shared secret: when set, every gRPC call and REST route needs
-    /// `authorization: Bearer <token>` and answers UNAUTHENTICATED / 401
-    /// without it. Pass it through the environment, not the command line.
+    /// Shared secret: when set, every call and route that returns books
+    /// (`Recommend`, `RecommendBatch`, `/recommendations`,
+    /// `/recommendations/stream`), and gRPC reflection, need
+    /// `authorization: Bearer <token>` and answer UNAUTHENTICATED / 401
+    /// without it; the gRPC health service, `/health` and `/metrics` answer
+    /// without it (probes and scrapers cannot send one). Pass it through the
+    /// environment, not the command line.
     #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 

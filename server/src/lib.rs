@@ -36,10 +36,11 @@ use grpc::RecommendationService;
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen for {role} on {addr}: {source}")]
+    #[error("cannot listen for {role} on {addr} (choose another address with {flag})")]
     Bind {
         role: &'static str,
         addr: SocketAddr,
+        flag: &'static str,
         source: std::io::Error,
     },
     #[error("cannot read the TLS {what} {path}: {source}")]
@@ -90,8 +91,8 @@ impl Server {
             ))),
             _ => None,
         };
-        let grpc = bind("gRPC", config.grpc_addr).await?;
-        let rest = bind("REST", config.rest_addr).await?;
+        let grpc = bind("gRPC", "--grpc-addr", config.grpc_addr).await?;
+        let rest = bind("REST", "--rest-addr", config.rest_addr).await?;
         Ok(Self {
             config,
             grpc,
@@ -294,10 +295,19 @@ async fn read_tls_file(what: &'static str, path: &std::path::Path) -> Result<Vec
         })
 }
 
-async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+async fn bind(
+    role: &'static str,
+    flag: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind { role, addr, source })
+        .map_err(|source| ServeError::Bind {
+            role,
+            addr,
+            flag,
+            source,
+        })
 }
 
 fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {

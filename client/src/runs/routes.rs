@@ -45,6 +45,8 @@ enum RunsError {
     Unknown(u64),
     #[error(transparent)]
     Stop(StopError),
+    #[error("run {0} is still running: its file is written when it ends, ask again then")]
+    NotYet(u64),
     #[error("run {id}'s file is gone: {reason}")]
     Gone { id: u64, reason: FileGone },
     #[error("the file could not be read: {0}")]
@@ -63,19 +65,29 @@ impl IntoResponse for Failure {
             RunsError::BadId(_) => StatusCode::BAD_REQUEST,
             RunsError::Unknown(_) | RunsError::Stop(StopError::Unknown(_)) => StatusCode::NOT_FOUND,
             RunsError::Stop(StopError::Finished(..)) => StatusCode::CONFLICT,
+            RunsError::NotYet(_) => StatusCode::CONFLICT,
             RunsError::Gone { .. } => StatusCode::GONE,
             RunsError::Read(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = self.error.to_string();
+        // "Not yet" is not "gone": say when to look again.
+        let retry_after =
+            matches!(self.error, RunsError::NotYet(_)).then_some([(header::RETRY_AFTER, "1")]);
         if self.html {
             let title = status.canonical_reason().unwrap_or("Error");
             return (
                 status,
+                retry_after,
                 Html(page::failure(title, &message, None, None).into_string()),
             )
                 .into_response();
         }
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        (
+            status,
+            retry_after,
+            Json(serde_json::json!({ "error": message })),
+        )
+            .into_response()
     }
 }
 
@@ -281,6 +293,7 @@ async fn file(
     let fail = |error| Failure { error, html };
     let path = runs.file(id).map_err(|reason| match reason {
         FileGone::Unknown => fail(RunsError::Unknown(id)),
+        FileGone::Running => fail(RunsError::NotYet(id)),
         reason => fail(RunsError::Gone { id, reason }),
     })?;
     let opened = tokio::fs::File::open(&path)

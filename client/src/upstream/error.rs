@@ -26,6 +26,12 @@ pub enum UpstreamError {
     NotFound { status: Status },
     #[error("the recommendation server cannot serve books yet: {}", .status.message())]
     NotReady { status: Status },
+    #[error(
+        "the recommendation server at {endpoint} refused this client's token ({}): \
+         give the client the server's --token (BOOKSTREAM_TOKEN)",
+        .status.message()
+    )]
+    Unauthenticated { endpoint: String, status: Status },
     #[error("the recommendation server failed: {} ({:?})", .status.message(), .status.code())]
     Failed { status: Status },
 }
@@ -44,6 +50,7 @@ impl UpstreamError {
             | UpstreamError::InvalidEndpoint { .. }
             | UpstreamError::NoTargets
             | UpstreamError::InvalidToken
+            | UpstreamError::Unauthenticated { .. }
             | UpstreamError::MissingCa { .. } => false,
         }
     }
@@ -76,6 +83,10 @@ pub(super) fn classify(url: &str, status: Status) -> UpstreamError {
         }
         Code::NotFound => UpstreamError::NotFound { status },
         Code::FailedPrecondition => UpstreamError::NotReady { status },
+        Code::Unauthenticated | Code::PermissionDenied => UpstreamError::Unauthenticated {
+            endpoint: url.to_owned(),
+            status,
+        },
         _ => UpstreamError::Failed { status },
     }
 }

@@ -43,8 +43,14 @@ async fn a_client_without_the_token_is_refused_clearly_and_writes_nothing() {
 
         let (status, body) = client.get_json("/100").await;
 
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-        assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
+        // The client is misconfigured, no stream broke: its own status, and
+        // no `received` or `partial_file` as a broken stream would have.
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("refused this client's token"), "{body}");
+        assert!(error.contains("--token"), "{body}");
+        assert!(body.get("received").is_none(), "{body}");
+        assert!(body["run_id"].as_u64().is_some(), "{body}");
         assert!(client.files().is_empty(), "{:?}", client.files());
     }
 }

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod browser_runs;
+mod cli;
 mod concurrency;
 mod crowd;
 mod deploy;

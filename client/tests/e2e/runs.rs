@@ -72,6 +72,15 @@ async fn stop_ends_a_run_within_a_second_keeping_its_books_as_partial() {
             .unwrap()
     });
     wait_until_running(&client, 1).await;
+    // Its file is not written yet: not gone, ask again later.
+    let early = reqwest::get(client.url("/runs/1/file")).await.unwrap();
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+    assert_eq!(early.headers()["retry-after"], "1");
+    let early: serde_json::Value = early.json().await.unwrap();
+    assert!(
+        early["error"].as_str().unwrap().contains("still running"),
+        "{early}"
+    );
 
     let stopping = std::time::Instant::now();
     let stop = reqwest::Client::new()

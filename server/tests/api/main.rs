@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod cli;
 mod discovery;
 mod grpc;
 mod metrics;

@@ -9,7 +9,11 @@ use tokio_postgres::{
 };
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
-use crate::source::{postgres::describe, spec::PostgresUrl, stored};
+use crate::source::{
+    postgres::{describe, describe_migration},
+    spec::PostgresUrl,
+    stored,
+};
 
 mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
@@ -36,7 +40,7 @@ pub(super) async fn load(
         .await
         .map_err(|error| LoadError::Migration {
             store: store.clone(),
-            reason: error.to_string(),
+            reason: describe_migration(&error),
         })?;
 
     let transaction = client.transaction().await.map_err(fail)?;

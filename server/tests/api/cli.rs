@@ -1,0 +1,100 @@
+//! The `server` binary as a newcomer meets it: its help, a port that is
+//! taken, a database it may not write to.
+
+use std::process::Output;
+use std::time::Duration;
+
+use bookstream_testkit::postgres;
+
+/// Runs the real `server` binary with `args` to its end.
+async fn server(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env_remove("BOOKSTREAM_CATALOG")
+        .env_remove("BOOKSTREAM_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the server ends by itself")
+        .expect("the server binary runs")
+}
+
+#[tokio::test]
+async fn the_help_says_which_routes_answer_without_the_token() {
+    let help = server(&["--help"]).await;
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let token = help
+        .split("--token <TOKEN>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .expect("--token is in the help");
+    let token = token.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        token.contains("`/health` and `/metrics` answer without it"),
+        "{token}"
+    );
+    assert!(!token.contains("every gRPC call and REST route"), "{token}");
+}
+
+#[tokio::test]
+async fn a_taken_port_is_named_with_the_flag_that_moves_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for (flag, other, role) in [
+        ("--grpc-addr", "--rest-addr", "gRPC"),
+        ("--rest-addr", "--grpc-addr", "REST"),
+    ] {
+        let output = server(&[flag, &taken, other, "127.0.0.1:0"]).await;
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!(
+                "cannot listen for {role} on {taken} (choose another address with {flag})"
+            )),
+            "{stderr}"
+        );
+        // The cause is told once, not once by each layer.
+        assert_eq!(
+            stderr.matches("in use").count(),
+            1,
+            "the cause once: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_the_role_may_not_create_in_names_the_permission_and_the_fix() {
+    let Some(instance) = postgres::shared() else {
+        return;
+    };
+    let database = instance.database().await;
+    // As on PostgreSQL 15 and newer by default: a role that may connect but
+    // not create in schema public, because it does not own the database.
+    let role = format!("{}_loader", database.name);
+    database
+        .connect()
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+             GRANT CONNECT ON DATABASE {} TO {role}",
+            database.name
+        ))
+        .await
+        .unwrap();
+    let url = format!(
+        "postgres://{role}@127.0.0.1:{}/{}",
+        database.port, database.name
+    );
+    let output = server(&["load", "--catalog", &url, "--users", "1", "--books", "10"]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("permission denied for schema public"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SQLSTATE 42501"), "{stderr}");
+    assert!(stderr.contains("OWNER"), "the hint names the fix: {stderr}");
+    assert!(!stderr.contains("db error"), "{stderr}");
+}
