@@ -93,6 +93,8 @@ async fn forward(
     let (mut server_read, mut server_write) = upstream.into_split();
     let to_server = async {
         let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        // The client is gone: so is the server's side.
+        let _ = server_write.shutdown().await;
     };
     let to_client = async {
         let mut budget = cut_after.unwrap_or(u64::MAX);
@@ -110,10 +112,14 @@ async fn forward(
             budget -= read as u64;
             forwarded.fetch_add(read as u64, Ordering::Relaxed);
         }
+        // The cut ends the connection after the bytes already forwarded,
+        // which the client reads first however busy the machine is: a
+        // client that had not read them yet when the connection closed
+        // would lose its writes (a broken pipe) before seeing its books, and
+        // the test would depend on the machine's speed.
+        let _ = client_write.shutdown().await;
     };
-    // Whichever direction ends first (a cut, or either side closing) ends both.
-    tokio::select! {
-        () = to_server => {},
-        () = to_client => {},
-    }
+    // The connection ends once the client closes its side too, as it does
+    // when it reads the end of the connection.
+    tokio::join!(to_server, to_client);
 }

@@ -44,7 +44,7 @@ async fn when_cuts_outnumber_the_retries_the_books_that_arrived_are_kept_as_part
     let (status, body) = client.get_json("/50000").await;
 
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(body["retries"], 3);
+    assert_eq!(body["retries"], 3, "{body}");
     let received = body["received"].as_u64().unwrap();
     assert!(received > 0 && received < 50_000, "{body}");
     let partial = bookstream_client::sink::partial_path(&client.output);
