@@ -8,6 +8,8 @@
 //!   without it nothing is exported. Traces cross services as W3C trace
 //!   context (`traceparent`), in gRPC metadata and HTTP headers.
 
+mod export;
+
 use std::io::IsTerminal;
 
 use opentelemetry::{
@@ -79,7 +81,7 @@ pub fn init(default_service: &str, format: LogFormat) -> Telemetry {
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let (provider, export_error) = tracer_provider(default_service);
+    let (provider, export) = tracer_provider(default_service);
     let tracer = provider.tracer("bookstream");
     let installed = tracing_subscriber::registry()
         .with(filter)
@@ -87,8 +89,12 @@ pub fn init(default_service: &str, format: LogFormat) -> Telemetry {
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()
         .is_ok();
-    if let Some(error) = export_error {
-        tracing::warn!("spans will not be exported: {error}");
+    match export {
+        Export::Off => {}
+        Export::To(endpoint) => {
+            tracing::info!(%endpoint, "tracing on: spans are exported over OTLP/gRPC to {endpoint}");
+        }
+        Export::Failed(error) => tracing::warn!("spans will not be exported: {error}"),
     }
     if installed {
         global::set_tracer_provider(provider.clone());
@@ -100,28 +106,41 @@ pub fn init(default_service: &str, format: LogFormat) -> Telemetry {
     }
 }
 
+/// Where spans go, to be told once the log is installed.
+enum Export {
+    Off,
+    To(String),
+    Failed(String),
+}
+
 /// A provider that exports over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT`
 /// is set, and only records (for trace ids in logs and propagation) when not.
-fn tracer_provider(default_service: &str) -> (SdkTracerProvider, Option<String>) {
+fn tracer_provider(default_service: &str) -> (SdkTracerProvider, Export) {
     let service = std::env::var("OTEL_SERVICE_NAME")
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| default_service.to_owned());
     let builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service).build());
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+    let Some(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
-        .filter(|endpoint| !endpoint.is_empty());
-    if endpoint.is_none() {
-        return (builder.build(), None);
-    }
+        .filter(|endpoint| !endpoint.is_empty())
+    else {
+        return (builder.build(), Export::Off);
+    };
     // The exporter reads the endpoint (and OTEL_EXPORTER_OTLP_* settings) itself.
     match opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .build()
     {
-        Ok(exporter) => (builder.with_batch_exporter(exporter).build(), None),
-        Err(error) => (builder.build(), Some(error.to_string())),
+        Ok(exporter) => {
+            let exporter = export::Warning::new(exporter, endpoint.clone());
+            (
+                builder.with_batch_exporter(exporter).build(),
+                Export::To(endpoint),
+            )
+        }
+        Err(error) => (builder.build(), Export::Failed(error.to_string())),
     }
 }
 

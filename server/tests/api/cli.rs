@@ -98,3 +98,52 @@ async fn a_database_the_role_may_not_create_in_names_the_permission_and_the_fix(
     assert!(stderr.contains("OWNER"), "the hint names the fix: {stderr}");
     assert!(!stderr.contains("db error"), "{stderr}");
 }
+
+#[tokio::test]
+async fn tracing_says_where_spans_go_and_warns_when_they_cannot_get_there() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    // Nothing listens there: every export fails.
+    let collector = bookstream_testkit::net::vacant_addr().await;
+    let endpoint = format!("http://{collector}");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
+        .env_remove("BOOKSTREAM_CATALOG")
+        .env_remove("BOOKSTREAM_TOKEN")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        // Export each span batch at once rather than every five seconds.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "10")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = ready.next_line().await.unwrap().unwrap();
+    let (_, rest) = bookstream::ready::parse_line(&line).unwrap();
+    // A request makes a span to export.
+    let answer = reqwest::get(format!(
+        "http://{rest}/recommendations?user_id=1&max_results=3"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let mut log = BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut told_on = false;
+    let seen = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            told_on |= line.contains(&format!("spans are exported over OTLP/gRPC to {endpoint}"));
+            if line.contains("WARN") && line.contains("exporting spans to") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the failed export is told within a minute")
+    .expect("the log goes on until the failure is told");
+    assert!(told_on, "the start-up line names the endpoint");
+    assert!(seen.contains(&endpoint), "{seen}");
+}
