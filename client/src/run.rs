@@ -44,6 +44,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// What a run asks for and where it writes.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
+    /// The run's id: its temporary file carries it, so that a client
+    /// restarted after a crash finds the files of its own dead runs.
+    pub run_id: u64,
     pub user_id: u64,
     pub count: u64,
     pub output: PathBuf,
@@ -225,7 +228,7 @@ pub async fn run(
             partial_file: None,
         });
     };
-    let mut sink = FileSink::create(&request.output, request.format)?;
+    let mut sink = FileSink::create_for_run(&request.output, request.format, request.run_id)?;
 
     // Until a server says otherwise, the result holds the books asked for.
     let mut total = request.count;

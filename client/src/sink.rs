@@ -69,17 +69,17 @@ impl FileSink {
     /// Starts a temporary file in the target's directory, so that the final
     /// rename stays on one file system and is atomic.
     pub fn create(target: &Path, format: Format) -> Result<Self, SinkError> {
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let prefix = format!(
-            ".{}.",
-            target
-                .file_name()
-                .map(|name| name.to_string_lossy())
-                .unwrap_or_default()
-        );
+        Self::start(target, format, temp_prefix(target))
+    }
+
+    /// [`Self::create`] for run `run`: its temporary file is named after the
+    /// run, so that [`leftovers`] finds it if the client dies mid-run.
+    pub fn create_for_run(target: &Path, format: Format, run: u64) -> Result<Self, SinkError> {
+        Self::start(target, format, run_prefix(target, run))
+    }
+
+    fn start(target: &Path, format: Format, prefix: String) -> Result<Self, SinkError> {
+        let dir = directory(target);
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         // The result is an ordinary file for its owner's tools, not a private
@@ -167,6 +167,73 @@ impl FileSink {
     }
 }
 
+/// The directory a file for `target` is written in.
+fn directory(target: &Path) -> &Path {
+    match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// `.NAME.`: hidden, and beside the file it becomes.
+fn temp_prefix(target: &Path) -> String {
+    format!(
+        ".{}.",
+        target
+            .file_name()
+            .map(|name| name.to_string_lossy())
+            .unwrap_or_default()
+    )
+}
+
+/// `.NAME.run-ID.`: a run's own temporary files.
+fn run_prefix(target: &Path, run: u64) -> String {
+    format!("{}run-{run}.", temp_prefix(target))
+}
+
+/// Temporary files that run `run` left for `target`: a run that was still
+/// running when its client died. Only names of that run's own shape match.
+pub fn leftovers(target: &Path, run: u64) -> Vec<PathBuf> {
+    let prefix = run_prefix(target, run);
+    let Ok(entries) = std::fs::read_dir(directory(target)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&prefix)
+                && name.ends_with(".tmp")
+                && name[prefix.len()..name.len() - ".tmp".len()]
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric())
+                && entry.file_type().is_ok_and(|kind| kind.is_file())
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// The books in a file `format` wrote, as far as whole lines tell: a crash
+/// may have torn the last one.
+pub fn count_books(path: &Path, format: Format) -> io::Result<u64> {
+    use std::io::BufRead;
+    let mut lines = 0u64;
+    let mut reader = io::BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        if line.last() == Some(&b'\n') {
+            lines += 1;
+        }
+        line.clear();
+    }
+    // CSV starts with its header row.
+    Ok(match format {
+        Format::Csv => lines.saturating_sub(1),
+        Format::Txt | Format::Jsonl => lines,
+    })
+}
+
 /// Where a broken run keeps what arrived.
 pub fn partial_path(target: &Path) -> PathBuf {
     let mut name = target.as_os_str().to_owned();
@@ -177,6 +244,26 @@ pub fn partial_path(target: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_are_only_the_named_runs_own_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("books.txt");
+        for name in [
+            ".books.txt.run-7.a1B2c3.tmp",
+            ".books.txt.run-71.a1B2c3.tmp",
+            ".books.txt.a1B2c3.tmp",
+            ".books.txt.run-7.a1B2c3.tmp.keep",
+            ".books.txt.run-7.../x.tmp",
+            "books.txt",
+        ] {
+            let _ = std::fs::write(dir.path().join(name), "0, a\n1, b\n2, torn");
+        }
+        let found = leftovers(&target, 7);
+        assert_eq!(found, [dir.path().join(".books.txt.run-7.a1B2c3.tmp")]);
+        assert_eq!(count_books(&found[0], Format::Txt).unwrap(), 2);
+        assert_eq!(count_books(&found[0], Format::Csv).unwrap(), 1);
+    }
     use bookstream::{BookRecommendation, catalog};
 
     fn write_books(target: &Path, format: Format, count: u64) -> FileSink {

@@ -122,6 +122,7 @@ async fn trigger(
     };
     let run_id = state.runs.next_id();
     answer.run_id = Some(run_id);
+    request.run_id = run_id;
     request.output = runs::output_path(&request.output, run_id, request.user_id, request.count);
     let span = tracing::info_span!(
         "run",
@@ -222,6 +223,8 @@ fn parse_request(
     let user_id = input::parse_user_id(params.get("user_id").map(String::as_str))
         .map_err(|error: InputError| error.to_string())?;
     Ok(RunRequest {
+        // Given once the run is admitted.
+        run_id: 0,
         user_id,
         count,
         output: settings.output.clone(),

@@ -7,6 +7,7 @@ pub mod history;
 pub mod live;
 pub mod pages;
 pub mod record;
+mod recover;
 pub mod routes;
 pub mod samples;
 
@@ -99,21 +100,30 @@ impl Runs {
             None => (None, Vec::new()),
         };
         let mut state = State::default();
-        for record in loaded {
+        let mut recovered = Vec::new();
+        for mut record in loaded {
+            if recover::recover(&mut record) {
+                recovered.push(record.clone());
+            }
             if let Some(file) = owned_file(&record) {
                 state.owners.insert(file, record.id);
             }
             state.finished.insert(record.id, Arc::new(record));
         }
         let next_id = state.finished.keys().next_back().map_or(1, |last| last + 1);
-        Ok(Self {
+        let runs = Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 history,
                 next_id: AtomicU64::new(next_id),
                 limit: limit.max(1),
             }),
-        })
+        };
+        // What the dead runs had received, for the next start too.
+        for record in &recovered {
+            runs.append(record);
+        }
+        Ok(runs)
     }
 
     /// The next run's id.
@@ -457,6 +467,7 @@ mod tests {
 
     fn request() -> RunRequest {
         RunRequest {
+            run_id: 1,
             user_id: 1,
             count: 10,
             output: PathBuf::from("books.txt"),

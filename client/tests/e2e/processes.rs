@@ -377,3 +377,57 @@ async fn a_slow_reader_does_not_make_the_server_buffer() {
         "the server grew from {before} to {after} KiB"
     );
 }
+
+#[tokio::test]
+async fn a_client_killed_mid_run_removes_that_runs_temporary_file_when_it_starts_again() {
+    let server = ServerProcess::start("127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("books.txt");
+    // A temporary file of someone else's: not a run's, so never touched.
+    let foreign = dir.path().join(".books.txt.x1y2z3.tmp");
+    std::fs::write(&foreign, "not ours\n").unwrap();
+    let (mut client, base_url) = start_client(&server.url(), &output, &[]).await;
+    let url = format!("{base_url}/5000000");
+    let _run = tokio::spawn(async move { reqwest::get(url).await });
+
+    // Books are on their way into run 1's temporary file.
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    let temp = loop {
+        let written = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| {
+                path.file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with(".books.txt.run-1."))
+                    && std::fs::metadata(path).is_ok_and(|meta| meta.len() > 0)
+            });
+        if let Some(path) = written {
+            break path;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no books were written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    client.kill().await.unwrap();
+    assert!(temp.exists());
+
+    let (_client, base_url) = start_client(&server.url(), &output, &[]).await;
+    assert!(!temp.exists(), "the dead run's temporary file is removed");
+    assert!(foreign.exists(), "other files are left alone");
+    let run: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base_url}/runs/1"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["outcome"], "failed", "{run}");
+    assert_eq!(run["error"], "client stopped", "{run}");
+    let received = run["received"].as_u64().unwrap();
+    assert!(received > 0 && received < 5_000_000, "{run}");
+}
