@@ -80,7 +80,12 @@ pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
         .route("/{n}", get(trigger))
         .fallback(not_found)
         .with_state(state)
-        .layer(TraceLayer::new_for_http())
+        // A 502 or 503 tells the caller about the servers, and the run's own
+        // line says why at WARN: not an ERROR of this client's.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
 }
 
 async fn index(State(state): State<AppState>) -> Html<String> {

@@ -162,7 +162,7 @@ impl Server {
         // that returns books, and reflection, still require it.
         let grpc = builder
             .layer(metrics::grpc::GrpcMetricsLayer::new(self.metrics.clone()))
-            .layer(TraceLayer::new_for_grpc())
+            .layer(grpc_trace_layer())
             .add_service(health_service)
             .add_service(InterceptedService::new(reflection, token_check.clone()))
             .add_service(InterceptedService::new(
@@ -312,4 +312,37 @@ async fn bind(
 
 fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(configured)
+}
+
+/// The gRPC access log. A caller's mistake (an unknown user, a bad request,
+/// a missing token, a caller who left) is an answer, not a failure, and a
+/// store that is down is told once by the catalog's health: neither is an
+/// ERROR line. The server logs its own faults at ERROR where they happen.
+fn grpc_trace_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+    tower_http::trace::DefaultMakeSpan,
+    tower_http::trace::DefaultOnRequest,
+    tower_http::trace::DefaultOnResponse,
+    tower_http::trace::DefaultOnBodyChunk,
+    tower_http::trace::DefaultOnEos,
+    tower_http::trace::DefaultOnFailure,
+> {
+    use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
+    let answers = [
+        GrpcCode::Cancelled,
+        GrpcCode::InvalidArgument,
+        GrpcCode::NotFound,
+        GrpcCode::ResourceExhausted,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::OutOfRange,
+        GrpcCode::Unauthenticated,
+        GrpcCode::PermissionDenied,
+        GrpcCode::DeadlineExceeded,
+    ];
+    let classifier = answers.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    );
+    TraceLayer::new(SharedClassifier::new(classifier))
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN))
 }

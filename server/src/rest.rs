@@ -100,7 +100,12 @@ pub fn app(parts: RestParts) -> Router {
     if let Some(metrics) = metrics {
         app = app.route_layer(from_fn_with_state(metrics, metrics::http::track));
     }
-    app.layer(TraceLayer::new_for_http())
+    // A 503 while the store is down is expected, and told by the catalog's
+    // health; the server's own faults are logged at ERROR where they happen.
+    app.layer(
+        TraceLayer::new_for_http()
+            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+    )
 }
 
 /// Every metric, for Prometheus.

@@ -147,3 +147,53 @@ async fn tracing_says_where_spans_go_and_warns_when_they_cannot_get_there() {
     assert!(told_on, "the start-up line names the endpoint");
     assert!(seen.contains(&endpoint), "{seen}");
 }
+
+#[tokio::test]
+async fn a_callers_mistake_is_not_logged_as_an_error() {
+    use bookstream::pb::{RecommendationRequest, recommendations_client::RecommendationsClient};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
+        .env_remove("BOOKSTREAM_CATALOG")
+        .env_remove("BOOKSTREAM_TOKEN")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = ready.next_line().await.unwrap().unwrap();
+    let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();
+
+    let mut client = RecommendationsClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let refused = client
+        .recommend(RecommendationRequest {
+            user_id: 1,
+            max_results: 0,
+            start_at: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let refused = reqwest::get(format!("http://{rest}/recommendations?user_id=x"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    server.kill().await.unwrap();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .await
+        .unwrap();
+    assert!(log.contains("DEBUG"), "the log was on: {log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
