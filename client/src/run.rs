@@ -246,6 +246,7 @@ pub async fn run(
             live.expected(total);
         }
         span.record("server", server.url());
+        live.attempt_started(server.url());
         let end = consume(stream, &mut sink, total, request, &mut progress)
             .instrument(span.clone())
             .await?;

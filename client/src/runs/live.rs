@@ -57,6 +57,8 @@ pub struct Live {
     first_book_ms: AtomicU64,
     stop: CancellationToken,
     attempts: Mutex<Vec<AttemptRecord>>,
+    /// The server of the attempt under way, until it ends.
+    streaming_from: Mutex<Option<String>>,
     samples: Mutex<Sampling>,
     snapshots: watch::Sender<Snapshot>,
 }
@@ -91,6 +93,7 @@ impl Live {
             first_book_ms: AtomicU64::new(NONE),
             stop: CancellationToken::new(),
             attempts: Mutex::new(Vec::new()),
+            streaming_from: Mutex::new(None),
             samples: Mutex::new(Sampling {
                 samples: Samples::new(),
                 ticks_in_last: 0,
@@ -123,7 +126,18 @@ impl Live {
         );
     }
 
+    pub fn attempt_started(&self, server: &str) {
+        *self
+            .streaming_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(server.to_owned());
+    }
+
     pub fn attempt_ended(&self, attempt: AttemptRecord) {
+        self.streaming_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         self.attempts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -163,6 +177,22 @@ impl Live {
 
     pub fn first_book_ms(&self) -> Option<u64> {
         Some(self.first_book_ms.load(Ordering::Relaxed)).filter(|&ms| ms != NONE)
+    }
+
+    /// Every server the run has streamed from so far, the current one last.
+    pub fn servers(&self) -> Vec<String> {
+        let mut servers: Vec<String> = self
+            .attempts()
+            .into_iter()
+            .map(|attempt| attempt.server)
+            .collect();
+        servers.extend(
+            self.streaming_from
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
+        servers
     }
 
     pub fn attempts(&self) -> Vec<AttemptRecord> {

@@ -406,10 +406,7 @@ fn current(running: &Running) -> RunRecord {
         received: snapshot.received,
         elapsed_ms: millis(running.live.elapsed()),
         books_per_sec: snapshot.books_per_sec,
-        servers: attempts
-            .iter()
-            .map(|attempt| attempt.server.clone())
-            .collect(),
+        servers: running.live.servers(),
         retries: attempts.len().saturating_sub(1) as u32,
         first_book_ms: running.live.first_book_ms(),
         attempts,

@@ -72,6 +72,10 @@ async fn stop_ends_a_run_within_a_second_keeping_its_books_as_partial() {
             .unwrap()
     });
     wait_until_running(&client, 1).await;
+    // Listed as running, with the server it streams from.
+    let listed = json(&client, "/runs").await;
+    assert_eq!(listed[0]["outcome"], "running", "{listed}");
+    assert_eq!(listed[0]["servers"][0], server.url(), "{listed}");
     // Its file is not written yet: not gone, ask again later.
     let early = reqwest::get(client.url("/runs/1/file")).await.unwrap();
     assert_eq!(early.status(), StatusCode::CONFLICT);
