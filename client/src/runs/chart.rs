@@ -11,21 +11,14 @@ const HEIGHT: u32 = 280;
 const FONT: &str = "sans-serif";
 const LINE: RGBColor = RGBColor(0, 114, 178);
 
-/// The chart of `samples`, or `None` when there is nothing to draw.
-pub fn throughput_svg(samples: &Samples) -> Option<String> {
+/// The chart of `samples` of a run that lasted `elapsed_ms`, or `None` when
+/// there is nothing to draw.
+pub fn throughput_svg(samples: &Samples, elapsed_ms: u64) -> Option<String> {
     if samples.books.is_empty() {
         return None;
     }
-    let seconds_per_sample = samples.interval_ms as f64 / 1000.0;
-    let points: Vec<(f64, f64)> = samples
-        .rates()
-        .enumerate()
-        .map(|(index, rate)| ((index + 1) as f64 * seconds_per_sample, rate))
-        .collect();
-    let end = points
-        .last()
-        .map_or(1.0, |(time, _)| *time)
-        .max(seconds_per_sample);
+    let points = samples.points(elapsed_ms);
+    let end = points.last().map_or(1.0, |(time, _)| *time).max(0.001);
     let top = points
         .iter()
         .map(|(_, rate)| *rate)
@@ -101,9 +94,9 @@ mod tests {
         for books in [1000, 25_000, 31_000, 29_000] {
             samples.push(books, &mut ticks);
         }
-        let svg = throughput_svg(&samples).unwrap();
+        let svg = throughput_svg(&samples, 300).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
         assert!(svg.contains("books/s"));
-        assert_eq!(throughput_svg(&Samples::new()), None);
+        assert_eq!(throughput_svg(&Samples::new(), 0), None);
     }
 }

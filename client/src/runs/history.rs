@@ -156,35 +156,9 @@ fn rewrite(path: &Path, records: &[impl Borrow<RunRecord>]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runs::record::RunSettings;
 
     fn record(id: u64, outcome: Outcome) -> RunRecord {
-        RunRecord {
-            id,
-            started_at: "2026-11-22T12:00:00.000Z".to_owned(),
-            user_id: 1,
-            requested: 10,
-            received: 10,
-            outcome,
-            elapsed_ms: 5,
-            books_per_sec: 2000.0,
-            retries: 0,
-            servers: vec!["http://127.0.0.1:50051".to_owned()],
-            file: "books.txt".to_owned(),
-            error: None,
-            first_book_ms: Some(1),
-            attempts: vec![],
-            settings: RunSettings {
-                format: "txt".to_owned(),
-                retries: 3,
-                retry_backoff_ms: 200,
-                idle_timeout_ms: 30_000,
-                servers: "http://127.0.0.1:50051".to_owned(),
-            },
-            samples: Default::default(),
-            preview: vec![],
-            file_bytes: Some(100),
-        }
+        RunRecord::example(id, outcome)
     }
 
     #[test]

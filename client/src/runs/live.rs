@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    record::{AttemptRecord, Outcome},
+    record::{AttemptRecord, Outcome, RunRecord},
     samples::{Samples, TICK_MS},
 };
 
@@ -45,6 +45,22 @@ pub struct Snapshot {
     pub eta_ms: Option<u64>,
     pub elapsed_ms: u64,
     pub outcome: Outcome,
+}
+
+impl Snapshot {
+    /// An ended run, as its record says.
+    pub fn ended(record: &RunRecord) -> Self {
+        Self {
+            id: record.id,
+            received: record.received,
+            expected: record.requested,
+            percent: 100.0,
+            books_per_sec: record.books_per_sec,
+            eta_ms: None,
+            elapsed_ms: record.elapsed_ms,
+            outcome: record.outcome,
+        }
+    }
 }
 
 /// A running run's shared state.
@@ -222,10 +238,13 @@ impl Live {
         recent.push(books);
         let window_seconds = (recent.len() as u64 * TICK_MS) as f64 / 1000.0;
         let books_per_sec = recent.iter().sum::<u64>() as f64 / window_seconds;
+        let window_full = recent.len() == RATE_WINDOW_TICKS;
         drop(sampling);
         let remaining = expected.saturating_sub(received);
-        let eta_ms =
-            (books_per_sec > 0.0).then(|| (remaining as f64 / books_per_sec * 1000.0) as u64);
+        // A rate over less than the whole window is mostly start-up: an
+        // estimate from it would promise a minute for a seven-second run.
+        let eta_ms = (window_full && books_per_sec > 0.0)
+            .then(|| (remaining as f64 / books_per_sec * 1000.0) as u64);
         self.snapshots.send_replace(Snapshot {
             id: self.id,
             received,
@@ -251,14 +270,11 @@ impl Live {
             .clone()
     }
 
-    /// The run ended: the last snapshot says how, and event streams close.
-    pub fn finish(&self, outcome: Outcome, received: u64) {
-        self.snapshots.send_modify(|snapshot| {
-            snapshot.received = received;
-            snapshot.outcome = outcome;
-            snapshot.elapsed_ms = super::record::millis(self.started.elapsed());
-            snapshot.eta_ms = None;
-        });
+    /// The run ended as `record` says: the last snapshot is the record's
+    /// (one source of truth for a page, an event stream and the history),
+    /// and event streams close.
+    pub fn finish(&self, record: &RunRecord) {
+        self.snapshots.send_replace(Snapshot::ended(record));
     }
 }
 
@@ -275,12 +291,29 @@ mod tests {
         assert_eq!((snapshot.received, snapshot.expected), (300, 1000));
         assert_eq!(snapshot.percent, 30.0);
         assert_eq!(snapshot.books_per_sec, 3000.0);
-        assert_eq!(snapshot.eta_ms, Some(233));
+        // One tick of start-up makes no estimate.
+        assert_eq!(snapshot.eta_ms, None);
         live.received(500);
         live.tick();
         assert_eq!(live.samples().books, [300, 200]);
-        live.finish(Outcome::Cancelled, 500);
-        assert_eq!(live.snapshot().outcome, Outcome::Cancelled);
+        for ticks in 3..=RATE_WINDOW_TICKS as u64 {
+            live.received(500 + 50 * (ticks - 2));
+            live.tick();
+        }
+        // A second of samples: 900 books in 1 s, 100 to go.
+        assert_eq!(live.snapshot().books_per_sec, 900.0);
+        assert_eq!(live.snapshot().eta_ms, Some(111));
+
+        let mut record = RunRecord::example(7, Outcome::Cancelled);
+        record.received = 901;
+        record.books_per_sec = 1234.5;
+        record.elapsed_ms = 730;
+        live.finish(&record);
+        // The end is the record's, not a last tick's.
+        let end = live.snapshot();
+        assert_eq!(end, Snapshot::ended(&record));
+        assert_eq!((end.outcome, end.received), (Outcome::Cancelled, 901));
+        assert_eq!((end.books_per_sec, end.elapsed_ms), (1234.5, 730));
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl Runs {
             }
         }
         // Only now is the end told: a page reloaded on it finds the record.
-        live.finish(record.outcome, record.received);
+        live.finish(&record);
         Some(record)
     }
 

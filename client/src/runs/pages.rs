@@ -109,7 +109,7 @@ pub fn finished(record: &RunRecord) -> Markup {
             }
             h2 { "Throughput" }
             div #chart {
-                @match chart::throughput_svg(&record.samples) {
+                @match chart::throughput_svg(&record.samples, record.elapsed_ms) {
                     Some(svg) => (PreEscaped(svg)),
                     None => p { "No books arrived: nothing to chart." },
                 }

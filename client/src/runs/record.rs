@@ -132,3 +132,36 @@ pub fn rfc3339(time: SystemTime) -> String {
 pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+impl RunRecord {
+    /// A finished run of 10 books, for tests.
+    #[cfg(test)]
+    pub(crate) fn example(id: u64, outcome: Outcome) -> RunRecord {
+        RunRecord {
+            id,
+            started_at: "2026-11-22T12:00:00.000Z".to_owned(),
+            user_id: 1,
+            requested: 10,
+            received: 10,
+            outcome,
+            elapsed_ms: 5,
+            books_per_sec: 2000.0,
+            retries: 0,
+            servers: vec!["http://127.0.0.1:50051".to_owned()],
+            file: "books.txt".to_owned(),
+            error: None,
+            first_book_ms: Some(1),
+            attempts: vec![],
+            settings: RunSettings {
+                format: "txt".to_owned(),
+                retries: 3,
+                retry_backoff_ms: 200,
+                idle_timeout_ms: 30_000,
+                servers: "http://127.0.0.1:50051".to_owned(),
+            },
+            samples: Default::default(),
+            preview: vec![],
+            file_bytes: Some(100),
+        }
+    }
+}

@@ -207,24 +207,11 @@ async fn events(State(runs): State<Runs>, Path(id): Path<String>) -> Result<Resp
     let snapshots = match view(&runs, id, false)? {
         RunView::Running { live, .. } => live.subscribe(),
         // An ended run: the end, at once.
-        RunView::Finished(record) => watch::channel(ended(&record)).1,
+        RunView::Finished(record) => watch::channel(Snapshot::ended(&record)).1,
     };
     Ok(Sse::new(progress_events(snapshots))
         .keep_alive(KeepAlive::default())
         .into_response())
-}
-
-fn ended(record: &RunRecord) -> Snapshot {
-    Snapshot {
-        id: record.id,
-        received: record.received,
-        expected: record.requested,
-        percent: 100.0,
-        books_per_sec: record.books_per_sec,
-        eta_ms: None,
-        elapsed_ms: record.elapsed_ms,
-        outcome: record.outcome,
-    }
 }
 
 fn progress_events(

@@ -48,10 +48,26 @@ impl Samples {
         }
     }
 
-    /// Books per second in each sample.
-    pub fn rates(&self) -> impl Iterator<Item = f64> + '_ {
-        let seconds = self.interval_ms.max(1) as f64 / 1000.0;
-        self.books.iter().map(move |&books| books as f64 / seconds)
+    /// Each sample's end (seconds since the start) and books per second, for
+    /// a run that lasted `elapsed_ms`: its last sample covers only the time
+    /// from the one before to the run's end, so a 6 ms run is drawn at the
+    /// rate it had, not as its books spread over a whole interval.
+    pub fn points(&self, elapsed_ms: u64) -> Vec<(f64, f64)> {
+        let interval = self.interval_ms.max(1);
+        let count = self.books.len() as u64;
+        self.books
+            .iter()
+            .enumerate()
+            .map(|(index, &books)| {
+                let start = index as u64 * interval;
+                let mut end = start + interval;
+                if index as u64 + 1 == count && elapsed_ms > start {
+                    end = end.min(elapsed_ms);
+                }
+                let seconds = (end - start).max(1) as f64 / 1000.0;
+                (end as f64 / 1000.0, books as f64 / seconds)
+            })
+            .collect()
     }
 }
 
@@ -67,7 +83,26 @@ mod tests {
             samples.push(books, &mut ticks);
         }
         assert_eq!(samples.books, [10, 20, 30]);
-        assert_eq!(samples.rates().collect::<Vec<_>>(), [100.0, 200.0, 300.0]);
+        assert_eq!(
+            samples.points(300),
+            [(0.1, 100.0), (0.2, 200.0), (0.3, 300.0)]
+        );
+    }
+
+    #[test]
+    fn the_last_sample_is_drawn_over_the_time_it_covered() {
+        let mut samples = Samples::new();
+        let mut ticks = 0;
+        // A 6 ms run: 900 books, all in its one, short, sample.
+        samples.push(900, &mut ticks);
+        assert_eq!(samples.points(6), [(0.006, 150_000.0)]);
+        // A 250 ms run: two whole tenths, then half of one.
+        samples.push(1000, &mut ticks);
+        samples.push(500, &mut ticks);
+        assert_eq!(
+            samples.points(250),
+            [(0.1, 9_000.0), (0.2, 10_000.0), (0.25, 10_000.0)]
+        );
     }
 
     #[test]
