@@ -7,7 +7,7 @@
 use std::{
     borrow::Borrow,
     collections::BTreeMap,
-    fs::{self, File, OpenOptions},
+    fs::{File, OpenOptions},
     io::{self, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
@@ -49,19 +49,20 @@ impl History {
             path: path.to_owned(),
             source,
         };
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        let mut text = Vec::new();
+        match no_follow(OpenOptions::new().read(true)).open(path) {
+            Ok(mut file) => {
+                io::Read::read_to_end(&mut file, &mut text).map_err(fail)?;
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(fail(error)),
-        };
+        }
         let (records, lines, unreadable) = parse(&text, path);
         let kept: Vec<RunRecord> = records.into_values().rev().take(limit).rev().collect();
         if unreadable > 0 || lines > kept.len() {
             rewrite(path, &kept).map_err(fail)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
+        let file = no_follow(OpenOptions::new().create(true).append(true))
             .open(path)
             .map_err(fail)?;
         let history = Self {
@@ -101,17 +102,49 @@ impl History {
     }
 }
 
+/// The highest run id the history accepts: ids stay exact in the pages'
+/// JavaScript (2^53), and the next id can never wrap past `u64::MAX` onto
+/// a saved run's.
+pub const MAX_RUN_ID: u64 = (1 << 53) - 1;
+
+/// The history is the client's own file: a symlink put in its place (to make
+/// the client append to another file) is refused, not followed.
+fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW);
+    options
+}
+
+/// Why a history line is skipped.
+#[derive(Debug, thiserror::Error)]
+enum BadLine {
+    #[error("it is not UTF-8: {0}")]
+    Utf8(#[from] std::str::Utf8Error),
+    #[error("it is not a run record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("its run id {0} is beyond the highest the client gives ({MAX_RUN_ID})")]
+    Id(u64),
+}
+
+fn parse_line(line: &[u8]) -> Result<RunRecord, BadLine> {
+    let record: RunRecord = serde_json::from_str(std::str::from_utf8(line)?)?;
+    if record.id == 0 || record.id > MAX_RUN_ID {
+        return Err(BadLine::Id(record.id));
+    }
+    Ok(record)
+}
+
 /// Each run's latest record, by id; how many lines there were; how many could not be read.
-fn parse(text: &str, path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
+fn parse(text: &[u8], path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
     let mut records = BTreeMap::new();
     let mut lines = 0;
     let mut unreadable = 0;
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (number, line) in text.split(|&byte| byte == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
         lines += 1;
-        match serde_json::from_str::<RunRecord>(line) {
+        match parse_line(line) {
             Ok(record) => {
                 records.insert(record.id, record);
             }
@@ -120,10 +153,17 @@ fn parse(text: &str, path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
                 tracing::warn!(
                     history = %path.display(),
                     line = number + 1,
-                    "skipping a run history line that cannot be read (a crash mid-write?): {error}"
+                    "skipping a run history line (a crash mid-write, or not the client's): {error}"
                 );
             }
         }
+    }
+    if unreadable > 0 {
+        tracing::warn!(
+            history = %path.display(),
+            skipped = unreadable,
+            "skipped {unreadable} run history lines that could not be read"
+        );
     }
     for record in records.values_mut() {
         if record.outcome == Outcome::Running {
@@ -156,6 +196,7 @@ fn rewrite(path: &Path, records: &[impl Borrow<RunRecord>]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn record(id: u64, outcome: Outcome) -> RunRecord {
         RunRecord::example(id, outcome)
@@ -209,5 +250,41 @@ mod tests {
         let ids: Vec<_> = loaded.iter().map(|run| run.id).collect();
         assert_eq!(ids, [3, 4, 5]);
         assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn invalid_utf8_and_absurd_ids_are_skipped_and_ids_never_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        let mut text = Vec::new();
+        let line = |record: &RunRecord| serde_json::to_vec(record).unwrap();
+        text.extend(line(&record(1, Outcome::Complete)));
+        text.extend(b"\n{\"id\": 9, \"title\": \"\xff\xfe\"}\n");
+        text.extend(line(&record(u64::MAX, Outcome::Complete)));
+        text.push(b'\n');
+        text.extend(line(&record(MAX_RUN_ID + 1, Outcome::Complete)));
+        text.push(b'\n');
+        text.extend(line(&record(2, Outcome::Partial)));
+        text.push(b'\n');
+        fs::write(&path, text).unwrap();
+
+        let (_, loaded) = History::open(&path, 10).unwrap();
+        let ids: Vec<u64> = loaded.iter().map(|run| run.id).collect();
+        assert_eq!(ids, [1, 2]);
+        // Mended: only what could be read is left, and it reads as text.
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn a_history_that_is_a_symlink_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, "not a history\n").unwrap();
+        let path = dir.path().join("runs.jsonl");
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+
+        let error = History::open(&path, 10).unwrap_err();
+        assert_eq!(error.path, path);
+        assert_eq!(fs::read_to_string(&elsewhere).unwrap(), "not a history\n");
     }
 }
