@@ -33,7 +33,7 @@ impl FromStr for Target {
     fn from_str(text: &str) -> Result<Self, TargetError> {
         let text = text.trim();
         let Some(rest) = text.strip_prefix("dns:") else {
-            return Ok(Target::Url(text.to_owned()));
+            return Ok(Target::Url(without_userinfo(text)));
         };
         let name = match rest.strip_prefix("///") {
             Some(name) => name,
@@ -68,6 +68,21 @@ impl fmt::Display for Target {
     }
 }
 
+/// `url` without a `user:password@` in its authority. gRPC never sends them
+/// (the server's `--token` is the way in), and a URL is shown in metrics,
+/// pages, health, the history and the log: dropped at once, they show
+/// nowhere.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The addresses `host` resolves to now, through the system resolver
 /// (`/etc/hosts`, then DNS): every A and AAAA record, each once, in order.
 pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
@@ -89,6 +104,17 @@ pub fn url_of(address: SocketAddr, tls: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_and_password_in_a_server_url_are_dropped() {
+        let target: Target = "http://reader:s3cret@db.example:50051/x".parse().unwrap();
+        assert_eq!(target, Target::Url("http://db.example:50051/x".to_owned()));
+        let target: Target = "https://tok@host:1".parse().unwrap();
+        assert_eq!(target.to_string(), "https://host:1");
+        // An @ past the authority is not a user.
+        let target: Target = "http://host:1/a@b".parse().unwrap();
+        assert_eq!(target.to_string(), "http://host:1/a@b");
+    }
 
     #[test]
     fn dns_targets_and_urls_are_told_apart() {
