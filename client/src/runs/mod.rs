@@ -288,7 +288,14 @@ impl Runs {
             }
             state.finished.insert(id, record.clone());
             while state.finished.len() > self.inner.limit {
-                state.finished.pop_first();
+                // A run the history forgets owns no file any more: the map
+                // stays as small as the history.
+                if let Some((_, forgotten)) = state.finished.pop_first()
+                    && let Some(file) = owned_file(&forgotten)
+                    && state.owners.get(&file) == Some(&forgotten.id)
+                {
+                    state.owners.remove(&file);
+                }
             }
         }
         // Only now is the end told: a page reloaded on it finds the record.
@@ -562,5 +569,29 @@ mod tests {
         );
         let plain = Path::new("recommend_books_from_server.txt");
         assert_eq!(output_path(plain, 12, 7, 1000), plain);
+    }
+
+    #[test]
+    fn only_the_runs_the_history_keeps_own_files() {
+        let runs = Runs::open(None, 3).unwrap();
+        for id in 1..=20 {
+            let file = PathBuf::from(format!("books-{id}.txt"));
+            runs.begin(id, &request(), settings());
+            let report = RunReport {
+                user_id: 1,
+                requested: 10,
+                received: 10,
+                file,
+                format: Format::Txt,
+                elapsed: Duration::from_millis(1),
+                retries: 0,
+                preview: Vec::new(),
+            };
+            runs.finish(id, &Ok(report)).unwrap();
+        }
+        let state = runs.lock();
+        let mut owners: Vec<u64> = state.owners.values().copied().collect();
+        owners.sort_unstable();
+        assert_eq!(owners, [18, 19, 20]);
     }
 }
