@@ -86,7 +86,11 @@ impl Client {
             ca.as_deref(),
             metrics.clone(),
         )?;
-        let runs = runs::Runs::open(Some(&config.history_path()), config.history_limit as usize)?;
+        let runs = runs::Runs::open(
+            Some(&config.history_path()),
+            config.history_limit as usize,
+            &runs::written::base_dir(&config.output),
+        )?;
         // The first triggers need servers: `dns:///` names are resolved now.
         upstream.resolve().await;
         let resolve_interval = config.resolve_interval;

@@ -10,6 +10,7 @@ pub mod record;
 mod recover;
 pub mod routes;
 pub mod samples;
+pub mod written;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -44,6 +45,8 @@ struct Inner {
     history: Option<History>,
     next_id: AtomicU64,
     limit: usize,
+    /// The directory every run's file lies under; no file elsewhere is served.
+    base: PathBuf,
 }
 
 #[derive(Debug, Default)]
@@ -91,7 +94,11 @@ pub enum StopError {
 
 impl Runs {
     /// The runs of `history` (newest `limit` kept), or none kept on disk.
-    pub fn open(history: Option<&Path>, limit: usize) -> Result<Self, history::HistoryError> {
+    pub fn open(
+        history: Option<&Path>,
+        limit: usize,
+        base: &Path,
+    ) -> Result<Self, history::HistoryError> {
         let (history, loaded) = match history {
             Some(path) => {
                 let (history, loaded) = History::open(path, limit)?;
@@ -106,7 +113,15 @@ impl Runs {
                 recovered.push(record.clone());
             }
             if let Some(file) = owned_file(&record) {
-                state.owners.insert(file, record.id);
+                if written::is_under(&file, base) {
+                    state.owners.insert(file, record.id);
+                } else {
+                    tracing::warn!(
+                        run = record.id,
+                        file = %file.display(),
+                        "a run history line names a file outside the output's directory: it is never served"
+                    );
+                }
             }
             state.finished.insert(record.id, Arc::new(record));
         }
@@ -117,6 +132,7 @@ impl Runs {
                 history,
                 next_id: AtomicU64::new(next_id),
                 limit: limit.max(1),
+                base: base.to_owned(),
             }),
         };
         // What the dead runs had received, for the next start too.
@@ -198,6 +214,7 @@ impl Runs {
             samples: Default::default(),
             preview: Vec::new(),
             file_bytes: None,
+            file_written: None,
         });
         self.lock().running.insert(
             id,
@@ -242,7 +259,7 @@ impl Runs {
                 record.retries = report.retries;
                 record.preview = report.preview.clone();
                 record.file = report.file.display().to_string();
-                record.file_bytes = std::fs::metadata(&report.file).ok().map(|meta| meta.len());
+                (record.file_bytes, record.file_written) = written::identify(&report.file);
             }
             Err(error) => {
                 record.error = Some(error.to_string());
@@ -268,10 +285,8 @@ impl Runs {
                 record.outcome = outcome;
                 record.received = received;
                 record.retries = record.retries.max(retries);
-                record.file_bytes = partial
-                    .as_deref()
-                    .and_then(|path| std::fs::metadata(path).ok())
-                    .map(|meta| meta.len());
+                (record.file_bytes, record.file_written) =
+                    partial.as_deref().map_or((None, None), written::identify);
             }
         }
         let measured = match result {
@@ -337,8 +352,9 @@ impl Runs {
         }
     }
 
-    /// The file holding run `id`'s books while it still does, or why not.
-    pub fn file(&self, id: u64) -> Result<PathBuf, FileGone> {
+    /// The file holding run `id`'s books, opened, while it still is the
+    /// file that run wrote; or why not.
+    pub fn file(&self, id: u64) -> Result<(PathBuf, std::fs::File), FileGone> {
         let state = self.lock();
         if state.running.contains_key(&id) {
             return Err(FileGone::Running);
@@ -350,10 +366,16 @@ impl Runs {
         {
             return Err(FileGone::Replaced(owner));
         }
-        match std::fs::metadata(&path) {
-            Ok(meta) if Some(meta.len()) == record.file_bytes => Ok(path),
-            Ok(_) => Err(FileGone::Changed),
-            Err(_) => Err(FileGone::Deleted),
+        match written::open(
+            &path,
+            record.file_bytes,
+            record.file_written,
+            &self.inner.base,
+        ) {
+            Ok(file) => Ok((path, file)),
+            Err(written::Mismatch::Changed) => Err(FileGone::Changed),
+            Err(written::Mismatch::Missing) => Err(FileGone::Deleted),
+            Err(written::Mismatch::Outside) => Err(FileGone::Outside),
         }
     }
 
@@ -447,8 +469,10 @@ pub enum FileGone {
     Replaced(u64),
     #[error("the file was changed since the run wrote it")]
     Changed,
-    #[error("the file was deleted")]
+    #[error("the file was deleted, or is no longer a plain file")]
     Deleted,
+    #[error("the file is not under the output's directory")]
+    Outside,
 }
 
 /// `--output` with its placeholders filled in: `{run}`, `{user}`, `{n}`.
@@ -521,7 +545,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.jsonl");
         let limit = 2;
-        let runs = Runs::open(Some(&path), limit).unwrap();
+        let runs = Runs::open(Some(&path), limit, dir.path()).unwrap();
         // Two lines a run and a limit of two: the history compacts whenever
         // it passes four lines, at a start while runs go one at a time, at
         // an end once they overlap.
@@ -573,7 +597,7 @@ mod tests {
 
     #[test]
     fn only_the_runs_the_history_keeps_own_files() {
-        let runs = Runs::open(None, 3).unwrap();
+        let runs = Runs::open(None, 3, Path::new(".")).unwrap();
         for id in 1..=20 {
             let file = PathBuf::from(format!("books-{id}.txt"));
             runs.begin(id, &request(), settings());

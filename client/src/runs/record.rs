@@ -97,6 +97,10 @@ pub struct RunRecord {
     /// The size of the file when it was written, to tell whether it is still this run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_bytes: Option<u64>,
+    /// Which file it was (device, inode, modification time): a file of the
+    /// same size put in its place is not this run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_written: Option<super::written::Written>,
 }
 
 impl RunRecord {
@@ -162,6 +166,7 @@ impl RunRecord {
             samples: Default::default(),
             preview: vec![],
             file_bytes: Some(100),
+            file_written: None,
         }
     }
 }

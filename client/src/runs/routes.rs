@@ -49,8 +49,6 @@ enum RunsError {
     NotYet(u64),
     #[error("run {id}'s file is gone: {reason}")]
     Gone { id: u64, reason: FileGone },
-    #[error("the file could not be read: {0}")]
-    Read(std::io::Error),
 }
 
 /// Errors in the caller's language: a page for browsers, JSON for the rest.
@@ -67,7 +65,6 @@ impl IntoResponse for Failure {
             RunsError::Stop(StopError::Finished(..)) => StatusCode::CONFLICT,
             RunsError::NotYet(_) => StatusCode::CONFLICT,
             RunsError::Gone { .. } => StatusCode::GONE,
-            RunsError::Read(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = self.error.to_string();
         // "Not yet" is not "gone": say when to look again.
@@ -278,14 +275,12 @@ async fn file(
     let html = page::wants_html(&headers);
     let id = run_id(&id, html)?;
     let fail = |error| Failure { error, html };
-    let path = runs.file(id).map_err(|reason| match reason {
+    let (path, opened) = runs.file(id).map_err(|reason| match reason {
         FileGone::Unknown => fail(RunsError::Unknown(id)),
         FileGone::Running => fail(RunsError::NotYet(id)),
         reason => fail(RunsError::Gone { id, reason }),
     })?;
-    let opened = tokio::fs::File::open(&path)
-        .await
-        .map_err(|error| fail(RunsError::Read(error)))?;
+    let opened = tokio::fs::File::from_std(opened);
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().replace(['"', '\\'], "_"))

@@ -304,3 +304,55 @@ async fn the_history_survives_a_restart_and_lists_as_html_json_and_csv() {
     assert!(csv.starts_with("id,started_at,user_id,requested,received,outcome,elapsed_ms,books_per_sec,retries,servers,file\n"), "{csv}");
     assert_eq!(csv.lines().count(), 5, "{csv}");
 }
+
+#[tokio::test]
+async fn a_file_is_served_only_while_it_is_the_one_its_run_wrote() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("runs.jsonl");
+    let config = ClientConfig {
+        history: Some(history.clone()),
+        output: dir.path().join("books-{run}.txt"),
+        ..client_config(&server.url(), &dir.path().join("unused"))
+    };
+    let client = spawn_client_from(config.clone()).await;
+    assert_eq!(client.get_json("/10").await.0, StatusCode::OK);
+    assert_eq!(client.get_json("/10").await.0, StatusCode::OK);
+    let file = |id: u64| reqwest::get(client.url(&format!("/runs/{id}/file")));
+    assert_eq!(file(1).await.unwrap().status(), StatusCode::OK);
+
+    // Run 1's file swapped for a symlink to a file of the same size.
+    let first = dir.path().join("books-1.txt");
+    let secret = dir.path().join("secret");
+    std::fs::copy(&first, &secret).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    std::os::unix::fs::symlink(&secret, &first).unwrap();
+    let gone = file(1).await.unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    // Run 2's file replaced by another of the same size.
+    let second = dir.path().join("books-2.txt");
+    let copy = dir.path().join("copy");
+    std::fs::copy(&second, &copy).unwrap();
+    std::fs::rename(&copy, &second).unwrap();
+    assert_eq!(file(2).await.unwrap().status(), StatusCode::GONE);
+    drop(client);
+
+    // A history line that names a file outside the output's directory.
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    let last = text.lines().last().unwrap().to_owned();
+    let forged: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let mut forged = forged;
+    forged["id"] = 3.into();
+    forged["file"] = "/proc/self/environ".into();
+    forged["file_bytes"] = 0.into();
+    forged.as_object_mut().unwrap().remove("file_written");
+    text.push_str(&forged.to_string());
+    text.push('\n');
+    std::fs::write(&history, text).unwrap();
+    let again = spawn_client_from(config).await;
+    let refused = reqwest::get(again.url("/runs/3/file")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::GONE);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("not under the output's directory"), "{body}");
+    assert!(!body.contains("PATH="), "{body}");
+}
