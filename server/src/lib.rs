@@ -181,8 +181,9 @@ impl Server {
             metrics: self.metrics,
             token: token_check,
         });
-        let rest =
-            axum::serve(self.rest, rest_app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        // The REST listener holds to the same cap as the gRPC one.
+        let rest = axum::serve(LimitedListener::new(self.rest, max_connections), rest_app)
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
 
         // Both listeners drain in a shutdown; if either fails, the other is
         // stopped too: half a server is no server.

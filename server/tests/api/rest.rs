@@ -116,3 +116,56 @@ async fn the_rest_listener_reports_health() {
     let response = reqwest::get(server.rest_url("/health")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn rest_connections_past_the_cap_are_closed_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = crate::support::spawn_server_with(bookstream_server::ServerConfig {
+        max_connections: 2,
+        ..crate::support::config()
+    })
+    .await;
+    // Two idle connections take the cap.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(
+            tokio::net::TcpStream::connect(server.rest_addr)
+                .await
+                .unwrap(),
+        );
+    }
+    // The third is closed as soon as it is accepted: its read ends.
+    let mut third = tokio::net::TcpStream::connect(server.rest_addr)
+        .await
+        .unwrap();
+    let _ = third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        third.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the connection past the cap is closed");
+    assert!(
+        read.is_err() || answer.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A held connection is served.
+    let first = &mut held[0];
+    first
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    first.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
