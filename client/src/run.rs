@@ -99,9 +99,13 @@ pub fn rate(books: u64, elapsed: Duration) -> f64 {
 /// Why a run did not produce the complete file.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The stream never started: no file was touched.
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
+    /// The stream never started, after `retries` tries: no file was touched.
+    #[error("{source}")]
+    Upstream {
+        retries: u32,
+        #[source]
+        source: UpstreamError,
+    },
     /// The stream started but did not deliver everything, even after
     /// retrying; what arrived was kept.
     #[error(
@@ -218,10 +222,14 @@ pub async fn run(
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
     let mut span = attempt_span(0);
-    let Some(mut attempt) = open(upstream, request, 0, &mut retries, live)
+    let opened = open(upstream, request, 0, &mut retries, live)
         .instrument(span.clone())
-        .await?
-    else {
+        .await
+        .map_err(|source| RunError::Upstream {
+            retries: retries.used,
+            source,
+        })?;
+    let Some(mut attempt) = opened else {
         return Err(RunError::Cancelled {
             received: 0,
             retries: retries.used,

@@ -110,6 +110,7 @@ async fn trigger(
     let mut answer = Answer {
         html: page::wants_html(&headers),
         run_id: None,
+        requested: None,
     };
     let mut request = match parse_request(&state.settings, path, query) {
         Ok(request) => request,
@@ -127,6 +128,7 @@ async fn trigger(
     };
     let run_id = state.runs.next_id();
     answer.run_id = Some(run_id);
+    answer.requested = Some(request.count);
     request.run_id = run_id;
     request.output = runs::output_path(&request.output, run_id, request.user_id, request.count);
     let span = tracing::info_span!(
@@ -190,6 +192,7 @@ async fn not_found(headers: HeaderMap) -> Response {
     Answer {
         html: page::wants_html(&headers),
         run_id: None,
+        requested: None,
     }
     .failure(
         StatusCode::NOT_FOUND,
@@ -311,6 +314,8 @@ struct Answer {
     html: bool,
     /// The run the answer is about, once one was started.
     run_id: Option<u64>,
+    /// The books that run asked for.
+    requested: Option<u64>,
 }
 
 impl Answer {
@@ -348,7 +353,10 @@ impl Answer {
                     partial_file: partial_file.as_deref(),
                 }),
             ),
-            RunError::Upstream(upstream) => {
+            RunError::Upstream {
+                retries,
+                source: upstream,
+            } => {
                 let (status, title) = match upstream {
                     UpstreamError::Unreachable { .. }
                     | UpstreamError::InvalidEndpoint { .. }
@@ -371,7 +379,13 @@ impl Answer {
                         "Client not authorized by the server",
                     ),
                 };
-                self.failure(status, title, &message, None)
+                // No stream opened: nothing arrived, after these retries.
+                let arrived = Arrived {
+                    received: 0,
+                    retries: *retries,
+                    partial_file: None,
+                };
+                self.failure(status, title, &message, Some(arrived))
             }
             RunError::Interrupted {
                 received,
@@ -417,6 +431,9 @@ impl Answer {
         if let Some(run_id) = self.run_id {
             body["run_id"] = json!(run_id);
             body["report"] = json!(format!("/runs/{run_id}"));
+        }
+        if let Some(requested) = self.requested {
+            body["requested"] = json!(requested);
         }
         if let Some(arrived) = arrived {
             body["received"] = json!(arrived.received);

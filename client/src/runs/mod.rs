@@ -280,7 +280,8 @@ impl Runs {
                         *retries,
                         partial_file.clone(),
                     ),
-                    RunError::Upstream(_) | RunError::Sink(_) => (Outcome::Failed, 0, 0, None),
+                    RunError::Upstream { retries, .. } => (Outcome::Failed, 0, *retries, None),
+                    RunError::Sink(_) => (Outcome::Failed, 0, 0, None),
                 };
                 record.outcome = outcome;
                 record.received = received;
@@ -569,7 +570,10 @@ mod tests {
             let record = if step == START {
                 runs.begin(id, &request(), settings()).1
             } else {
-                let failed = Err(RunError::Upstream(UpstreamError::NoTargets));
+                let failed = Err(RunError::Upstream {
+                    retries: 0,
+                    source: UpstreamError::NoTargets,
+                });
                 runs.finish(id, &failed).unwrap()
             };
             runs.append(&record);

@@ -43,13 +43,16 @@ async fn a_client_without_the_token_is_refused_clearly_and_writes_nothing() {
 
         let (status, body) = client.get_json("/100").await;
 
-        // The client is misconfigured, no stream broke: its own status, and
-        // no `received` or `partial_file` as a broken stream would have.
+        // The client is misconfigured, no stream broke: its own status; the
+        // body says, like every failure's, what arrived (nothing).
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
         let error = body["error"].as_str().unwrap();
         assert!(error.contains("refused this client's token"), "{body}");
         assert!(error.contains("--token"), "{body}");
-        assert!(body.get("received").is_none(), "{body}");
+        assert_eq!(body["received"], 0, "{body}");
+        assert_eq!(body["requested"], 100, "{body}");
+        assert_eq!(body["retries"], 0, "{body}");
+        assert!(body["partial_file"].is_null(), "{body}");
         assert!(body["run_id"].as_u64().is_some(), "{body}");
         assert!(client.files().is_empty(), "{:?}", client.files());
     }
