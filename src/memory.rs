@@ -20,3 +20,18 @@ pub fn cap_malloc_arenas() {
         }
     }
 }
+
+/// Gives freed heap memory back to the system. After a burst of large
+/// one-shot answers glibc keeps the freed pages cached (measured: 1.7 GB
+/// stayed resident 15 s after 16 batches of 10,000,000 books ended); the
+/// last answer of a burst calls this so the process returns to its idle size.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free pages to the kernel; it is
+        // safe to call from any thread at any time.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}

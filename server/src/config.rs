@@ -88,6 +88,14 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
     pub max_streams: u64,
 
+    /// Most one-shot answers (RecommendBatch, /recommendations) built at
+    /// once, across both listeners; each takes up to about three times
+    /// --max-message-bytes while it is built. More are refused with
+    /// RESOURCE_EXHAUSTED / HTTP 429 and Retry-After. Streams do not count.
+    #[arg(long, env = "BOOKSTREAM_MAX_ONE_SHOT", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
+    pub max_one_shot: u64,
+
     /// Most open connections per listener (gRPC and REST each); a connection
     /// past the cap is closed as soon as it is accepted.
     #[arg(long, env = "BOOKSTREAM_MAX_CONNECTIONS", default_value_t = 1024,

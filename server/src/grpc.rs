@@ -18,6 +18,7 @@ use crate::{
     deadline,
     limits::{LimitError, Limits},
     metrics::Metrics,
+    one_shot::OneShotGate,
     source::{BookStream, Books, Catalog, SourceError, stream::Report},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
     work,
@@ -35,15 +36,23 @@ pub type RecommendStream = Counted<
 pub struct RecommendationService {
     limits: Limits,
     streams: StreamGauge,
+    one_shot: OneShotGate,
     catalog: Catalog,
     metrics: Metrics,
 }
 
 impl RecommendationService {
-    pub fn new(limits: Limits, streams: StreamGauge, catalog: Catalog, metrics: Metrics) -> Self {
+    pub fn new(
+        limits: Limits,
+        streams: StreamGauge,
+        one_shot: OneShotGate,
+        catalog: Catalog,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             limits,
             streams,
+            one_shot,
             catalog,
             metrics,
         }
@@ -104,6 +113,8 @@ impl Recommendations for RecommendationService {
         } = request.into_inner();
         async {
             let ranks = self.limits.check_request(max_results, start_at)?;
+            // Held until the answer is built and handed over.
+            let _place = self.one_shot.try_start()?;
             let Books { count, stream } = self
                 .catalog
                 .books(user_id, ranks)
@@ -224,9 +235,9 @@ impl From<LimitError> for Status {
             LimitError::NoBooksRequested
             | LimitError::TooManyBooks { .. }
             | LimitError::ResumePastEnd { .. } => Status::invalid_argument(error.to_string()),
-            LimitError::AnswerTooLarge { .. } | LimitError::TooManyStreams { .. } => {
-                Status::resource_exhausted(error.to_string())
-            }
+            LimitError::AnswerTooLarge { .. }
+            | LimitError::TooManyStreams { .. }
+            | LimitError::TooManyOneShot { .. } => Status::resource_exhausted(error.to_string()),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod one_shot;
 pub mod rest;
 pub mod source;
 pub mod streams;
@@ -151,9 +152,11 @@ impl Server {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
+        let one_shot = one_shot::OneShotGate::new(self.config.max_one_shot as usize);
         let recommendations = RecommendationService::new(
             limits,
             streams.clone(),
+            one_shot.clone(),
             self.catalog.clone(),
             self.metrics.clone(),
         )
@@ -176,6 +179,7 @@ impl Server {
         let rest_app = rest::app(rest::RestParts {
             limits,
             streams,
+            one_shot,
             catalog: self.catalog,
             health: catalog_health,
             metrics: self.metrics,

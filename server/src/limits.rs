@@ -23,6 +23,11 @@ pub enum LimitError {
     TooManyBooks { requested: u64, limit: u64 },
     #[error("this server already serves its limit of {limit} streams at once; try again shortly")]
     TooManyStreams { limit: usize },
+    #[error(
+        "this server already builds its limit of {limit} one-shot answers at once; try again \
+         shortly, or stream the books (Recommend, /recommendations/stream), which has no such limit"
+    )]
+    TooManyOneShot { limit: usize },
     #[error("start_at {start_at} is past the end of a {max_results}-book result")]
     ResumePastEnd { start_at: u64, max_results: u64 },
     #[error(

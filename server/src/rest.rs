@@ -34,6 +34,7 @@ use crate::{
     health::CatalogHealth,
     limits::{LimitError, Limits},
     metrics::{self, Metrics, ServerMetrics},
+    one_shot::OneShotGate,
     source::{BookStream, Books, Catalog, SourceError, stream::Report},
     streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
     work,
@@ -51,6 +52,8 @@ pub struct RestParts {
     pub limits: Limits,
     /// Shared with the gRPC service, so one limit covers both kinds of stream.
     pub streams: StreamGauge,
+    /// Shared with the gRPC service: one cap covers both kinds of one-shot answer.
+    pub one_shot: OneShotGate,
     pub catalog: Catalog,
     /// What the catalog's last health check said.
     pub health: CatalogHealth,
@@ -63,6 +66,7 @@ pub struct RestParts {
 struct RestState {
     limits: Limits,
     streams: StreamGauge,
+    one_shot: OneShotGate,
     catalog: Catalog,
     health: CatalogHealth,
     metrics: Metrics,
@@ -74,6 +78,7 @@ pub fn app(parts: RestParts) -> Router {
     let RestParts {
         limits,
         streams,
+        one_shot,
         catalog,
         health,
         metrics,
@@ -93,6 +98,7 @@ pub fn app(parts: RestParts) -> Router {
     let mut app = books.merge(open).with_state(RestState {
         limits,
         streams,
+        one_shot,
         catalog,
         health,
         metrics: metrics.clone(),
@@ -187,6 +193,7 @@ async fn json_answer(
     let ranks = state
         .limits
         .check_request(query.max_results, query.start_at)?;
+    let place = state.one_shot.try_start()?;
     let Books { count, stream } = state
         .catalog
         .books(query.user_id, ranks)
@@ -197,6 +204,8 @@ async fn json_answer(
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))??;
+    // The place is given back once the body has gone out, not once it is built.
+    let body = Body::new(crate::one_shot::HeldBody::new(Bytes::from(body), place));
     Ok(books_response("application/json", count, body))
 }
 
@@ -413,7 +422,18 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::Limit(LimitError::TooManyStreams { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Limit(
+                LimitError::TooManyStreams { .. } | LimitError::TooManyOneShot { .. },
+            ) => {
+                // Busy, not wrong: say when to come back.
+                let body = serde_json::json!({ "error": self.to_string() });
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                    Json(body),
+                )
+                    .into_response();
+            }
             ApiError::BadQuery(_) | ApiError::Limit(_) => StatusCode::BAD_REQUEST,
             ApiError::Source(SourceError::UnknownUser { .. }) => StatusCode::NOT_FOUND,
             ApiError::Source(SourceError::Unavailable { .. } | SourceError::Empty { .. }) => {

@@ -60,6 +60,7 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
     let parts = bookstream_server::rest::RestParts {
         limits: config.limits(),
         streams,
+        one_shot: bookstream_server::one_shot::OneShotGate::new(config.max_one_shot as usize),
         catalog,
         health,
         metrics: None,

@@ -169,3 +169,68 @@ async fn rest_connections_past_the_cap_are_closed_at_once() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[tokio::test]
+async fn one_shot_answers_past_the_cap_are_refused_until_one_is_sent() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = spawn_server_with(bookstream_server::ServerConfig {
+        max_one_shot: 1,
+        ..config()
+    })
+    .await;
+    // A large answer whose caller does not read it holds the only place.
+    let mut slow = tokio::net::TcpStream::connect(server.rest_addr)
+        .await
+        .unwrap();
+    slow.write_all(
+        b"GET /recommendations?user_id=1&max_results=300000 HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let small = server.rest_url("/recommendations?user_id=2&max_results=3");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let answer = reqwest::get(&small).await.unwrap();
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            break answer;
+        }
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("one-shot answers"),
+        "{body}"
+    );
+    // The gRPC one-shot answer shares the cap; streams do not.
+    let status = server
+        .grpc()
+        .await
+        .recommend_batch(crate::support::request(2, 3))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    let streamed = reqwest::get(server.rest_url("/recommendations/stream?user_id=2&max_results=3"))
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK);
+
+    // The caller leaves: its place comes back.
+    drop(slow);
+    loop {
+        if reqwest::get(&small).await.unwrap().status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
