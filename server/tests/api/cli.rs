@@ -20,6 +20,34 @@ async fn server(args: &[&str]) -> Output {
         .expect("the server binary runs")
 }
 
+/// A real `server` process on ports 0 with `envs`, its stderr piped, and
+/// the addresses its readiness line names.
+async fn serving(
+    envs: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
+        .env_remove("BOOKSTREAM_CATALOG")
+        .env_remove("BOOKSTREAM_TOKEN")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = ready.next_line().await.unwrap().unwrap();
+    let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();
+    (server, grpc, rest)
+}
+
 #[tokio::test]
 async fn the_help_says_which_routes_answer_without_the_token() {
     let help = server(&["--help"]).await;
@@ -106,22 +134,13 @@ async fn tracing_says_where_spans_go_and_warns_when_they_cannot_get_there() {
     // Nothing listens there: every export fails.
     let collector = bookstream_testkit::net::vacant_addr().await;
     let endpoint = format!("http://{collector}");
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
-        .env_remove("BOOKSTREAM_CATALOG")
-        .env_remove("BOOKSTREAM_TOKEN")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+    let (mut server, _, rest) = serving(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         // Export each span batch at once rather than every five seconds.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "10")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = ready.next_line().await.unwrap().unwrap();
-    let (_, rest) = bookstream::ready::parse_line(&line).unwrap();
+        ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
     // A request makes a span to export.
     let answer = reqwest::get(format!(
         "http://{rest}/recommendations?user_id=1&max_results=3"
@@ -151,22 +170,9 @@ async fn tracing_says_where_spans_go_and_warns_when_they_cannot_get_there() {
 #[tokio::test]
 async fn a_callers_mistake_is_not_logged_as_an_error() {
     use bookstream::pb::{RecommendationRequest, recommendations_client::RecommendationsClient};
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    use tokio::io::AsyncReadExt;
 
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
-        .env_remove("BOOKSTREAM_CATALOG")
-        .env_remove("BOOKSTREAM_TOKEN")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = ready.next_line().await.unwrap().unwrap();
-    let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();
+    let (mut server, grpc, rest) = serving(&[("RUST_LOG", "debug")]).await;
 
     let mut client = RecommendationsClient::connect(format!("http://{grpc}"))
         .await
