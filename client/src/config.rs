@@ -82,6 +82,17 @@ pub struct ClientConfig {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_runs: u32,
 
+    /// Most live views (`/runs/{id}/events` streams) open at once, over all
+    /// runs; more are answered 429 (the page then reloads itself instead).
+    #[arg(long, env = "BOOKSTREAM_MAX_WATCHERS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_watchers: u32,
+
+    /// Most live views open at once on one run.
+    #[arg(long, env = "BOOKSTREAM_MAX_WATCHERS_PER_RUN", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_watchers_per_run: u32,
+
     /// Print every received book to stdout (slow for large runs).
     #[arg(long, env = "BOOKSTREAM_ECHO")]
     pub echo: bool,

@@ -90,6 +90,10 @@ impl Client {
             Some(&config.history_path()),
             config.history_limit as usize,
             &runs::written::base_dir(&config.output),
+            runs::watchers::WatchLimits {
+                total: config.max_watchers as usize,
+                per_run: config.max_watchers_per_run as usize,
+            },
         )?;
         // The first triggers need servers: `dns:///` names are resolved now.
         upstream.resolve().await;

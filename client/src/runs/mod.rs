@@ -10,6 +10,7 @@ pub mod record;
 mod recover;
 pub mod routes;
 pub mod samples;
+pub mod watchers;
 pub mod written;
 
 use std::{
@@ -47,6 +48,7 @@ struct Inner {
     limit: usize,
     /// The directory every run's file lies under; no file elsewhere is served.
     base: PathBuf,
+    watchers: Arc<watchers::Watchers>,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +100,7 @@ impl Runs {
         history: Option<&Path>,
         limit: usize,
         base: &Path,
+        watch: watchers::WatchLimits,
     ) -> Result<Self, history::HistoryError> {
         let (history, loaded) = match history {
             Some(path) => {
@@ -133,6 +136,7 @@ impl Runs {
                 next_id: AtomicU64::new(next_id),
                 limit: limit.max(1),
                 base: base.to_owned(),
+                watchers: watchers::Watchers::new(watch),
             }),
         };
         // What the dead runs had received, for the next start too.
@@ -140,6 +144,11 @@ impl Runs {
             runs.append(record);
         }
         Ok(runs)
+    }
+
+    /// The event streams open now, and their caps.
+    pub fn watchers(&self) -> &Arc<watchers::Watchers> {
+        &self.inner.watchers
     }
 
     /// The next run's id.
@@ -546,7 +555,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.jsonl");
         let limit = 2;
-        let runs = Runs::open(Some(&path), limit, dir.path()).unwrap();
+        let runs = Runs::open(Some(&path), limit, dir.path(), Default::default()).unwrap();
         // Two lines a run and a limit of two: the history compacts whenever
         // it passes four lines, at a start while runs go one at a time, at
         // an end once they overlap.
@@ -601,7 +610,7 @@ mod tests {
 
     #[test]
     fn only_the_runs_the_history_keeps_own_files() {
-        let runs = Runs::open(None, 3, Path::new(".")).unwrap();
+        let runs = Runs::open(None, 3, Path::new("."), Default::default()).unwrap();
         for id in 1..=20 {
             let file = PathBuf::from(format!("books-{id}.txt"));
             runs.begin(id, &request(), settings());

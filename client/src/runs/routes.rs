@@ -47,6 +47,8 @@ enum RunsError {
     Stop(StopError),
     #[error("run {0} is still running: its file is written when it ends, ask again then")]
     NotYet(u64),
+    #[error(transparent)]
+    Watchers(super::watchers::WatchRefused),
     #[error("run {id}'s file is gone: {reason}")]
     Gone { id: u64, reason: FileGone },
 }
@@ -64,12 +66,13 @@ impl IntoResponse for Failure {
             RunsError::Unknown(_) | RunsError::Stop(StopError::Unknown(_)) => StatusCode::NOT_FOUND,
             RunsError::Stop(StopError::Finished(..)) => StatusCode::CONFLICT,
             RunsError::NotYet(_) => StatusCode::CONFLICT,
+            RunsError::Watchers(_) => StatusCode::TOO_MANY_REQUESTS,
             RunsError::Gone { .. } => StatusCode::GONE,
         };
         let message = self.error.to_string();
         // "Not yet" is not "gone": say when to look again.
-        let retry_after =
-            matches!(self.error, RunsError::NotYet(_)).then_some([(header::RETRY_AFTER, "1")]);
+        let retry_after = matches!(self.error, RunsError::NotYet(_) | RunsError::Watchers(_))
+            .then_some([(header::RETRY_AFTER, "1")]);
         if self.html {
             let title = status.canonical_reason().unwrap_or("Error");
             return (
@@ -206,17 +209,24 @@ async fn events(State(runs): State<Runs>, Path(id): Path<String>) -> Result<Resp
         // An ended run: the end, at once.
         RunView::Finished(record) => watch::channel(Snapshot::ended(&record)).1,
     };
-    Ok(Sse::new(progress_events(snapshots))
+    let watching = runs.watchers().admit(id).map_err(|refused| Failure {
+        error: RunsError::Watchers(refused),
+        html: false,
+    })?;
+    Ok(Sse::new(progress_events(snapshots, watching))
         .keep_alive(KeepAlive::default())
         .into_response())
 }
 
+/// The events of `snapshots`; the stream holds its watcher's place until it
+/// ends or its tab closes.
 fn progress_events(
     snapshots: watch::Receiver<Snapshot>,
+    watching: super::watchers::Watching,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
-        (snapshots, true, false),
-        |(mut snapshots, first, done)| async move {
+        (snapshots, true, false, watching),
+        |(mut snapshots, first, done, watching)| async move {
             if done {
                 return None;
             }
@@ -231,7 +241,7 @@ fn progress_events(
                 .event(name)
                 .json_data(&snapshot)
                 .unwrap_or_else(|_| Event::default().event(name));
-            Some((Ok(event), (snapshots, false, finished)))
+            Some((Ok(event), (snapshots, false, finished, watching)))
         },
     )
 }

@@ -356,3 +356,51 @@ async fn a_file_is_served_only_while_it_is_the_one_its_run_wrote() {
     assert!(body.contains("not under the output's directory"), "{body}");
     assert!(!body.contains("PATH="), "{body}");
 }
+
+#[tokio::test]
+async fn live_views_past_the_cap_are_refused_and_their_places_come_back() {
+    let server = spawn_server().await;
+    let client = spawn_client_with(&server.url(), |config| ClientConfig {
+        max_watchers_per_run: 2,
+        ..config
+    })
+    .await;
+    let url = client.url(&format!("/{LONG}"));
+    let _run = tokio::spawn(async move { reqwest::get(url).await });
+    wait_until_running(&client, 1).await;
+
+    let events = client.url("/runs/1/events");
+    let first = reqwest::get(&events).await.unwrap();
+    let second = reqwest::get(&events).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    let third = reqwest::get(&events).await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.headers()["retry-after"], "1");
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("live views"),
+        "{body}"
+    );
+
+    // A watcher leaves: its place is free once the client sees it gone.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = reqwest::get(&events).await.unwrap();
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    reqwest::Client::new()
+        .post(client.url("/runs/1/cancel"))
+        .send()
+        .await
+        .unwrap();
+}

@@ -76,6 +76,8 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         max_n: 10_000_000,
         echo: false,
         max_runs: 16,
+        max_watchers: 256,
+        max_watchers_per_run: 32,
         retries: 3,
         // Short waits keep the fault tests quick; the backoff logic is the same.
         retry_backoff: Duration::from_millis(10),
