@@ -4,6 +4,7 @@
 //! The trigger owns a run, the upstream owns the network, the sink owns the
 //! file; none reaches into another's job.
 
+mod answer;
 pub mod config;
 pub mod discovery;
 pub mod input;

@@ -1,0 +1,159 @@
+//! The trigger's answer about a run, in the caller's form: an HTML page for
+//! browsers, JSON for everyone else. The one place a run's end (its report,
+//! or its `RunError`) becomes an HTTP status and body.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{
+    page,
+    run::{RunError, RunReport},
+    upstream::UpstreamError,
+};
+
+/// Renders answers in the caller's preferred form.
+pub(crate) struct Answer {
+    pub(crate) html: bool,
+    /// The run the answer is about, once one was started.
+    pub(crate) run_id: Option<u64>,
+    /// The books that run asked for.
+    pub(crate) requested: Option<u64>,
+}
+
+impl Answer {
+    /// A run that wrote every book (JSON callers wait for it; browsers watch it live).
+    pub(crate) fn success(&self, run_id: u64, report: &RunReport) -> Response {
+        Json(json!({
+            "run_id": run_id,
+            "report": format!("/runs/{run_id}"),
+            "requested": report.requested,
+            "received": report.received,
+            "user_id": report.user_id,
+            "file": report.file,
+            "format": report.format,
+            "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
+            "retries": report.retries,
+            "books_per_sec": report.books_per_second(),
+        }))
+        .into_response()
+    }
+
+    pub(crate) fn run_failure(&self, error: &RunError) -> Response {
+        let message = error.to_string();
+        match error {
+            RunError::Cancelled {
+                received,
+                retries,
+                partial_file,
+            } => self.failure(
+                StatusCode::CONFLICT,
+                "Run stopped",
+                &message,
+                Some(Arrived {
+                    received: *received,
+                    retries: *retries,
+                    partial_file: partial_file.as_deref(),
+                }),
+            ),
+            RunError::Upstream {
+                retries,
+                source: upstream,
+            } => {
+                let (status, title) = match upstream {
+                    UpstreamError::Unreachable { .. }
+                    | UpstreamError::InvalidEndpoint { .. }
+                    | UpstreamError::NoServers { .. }
+                    | UpstreamError::NoTargets
+                    | UpstreamError::InvalidToken
+                    | UpstreamError::MissingCa { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
+                    }
+                    UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),
+                    UpstreamError::NotFound { .. } => (StatusCode::NOT_FOUND, "No such user"),
+                    UpstreamError::NotReady { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Server not ready")
+                    }
+                    UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
+                    // Not a broken stream: this client is misconfigured,
+                    // and asking again will not help.
+                    UpstreamError::Unauthenticated { .. } => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Client not authorized by the server",
+                    ),
+                };
+                // No stream opened: nothing arrived, after these retries.
+                let arrived = Arrived {
+                    received: 0,
+                    retries: *retries,
+                    partial_file: None,
+                };
+                self.failure(status, title, &message, Some(arrived))
+            }
+            RunError::Interrupted {
+                received,
+                retries,
+                partial_file,
+                ..
+            } => self.failure(
+                StatusCode::BAD_GATEWAY,
+                "Stream interrupted",
+                &message,
+                Some(Arrived {
+                    received: *received,
+                    retries: *retries,
+                    partial_file: partial_file.as_deref(),
+                }),
+            ),
+            RunError::Sink(_) => self.failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot write the file",
+                &message,
+                None,
+            ),
+        }
+    }
+
+    pub(crate) fn failure(
+        &self,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        arrived: Option<Arrived<'_>>,
+    ) -> Response {
+        if self.html {
+            let page = page::failure(
+                title,
+                message,
+                arrived.map(|arrived| arrived.received),
+                arrived.and_then(|arrived| arrived.partial_file),
+            );
+            return (status, Html(page.into_string())).into_response();
+        }
+        let mut body = json!({ "error": message });
+        if let Some(run_id) = self.run_id {
+            body["run_id"] = json!(run_id);
+            body["report"] = json!(format!("/runs/{run_id}"));
+        }
+        if let Some(requested) = self.requested {
+            body["requested"] = json!(requested);
+        }
+        if let Some(arrived) = arrived {
+            body["received"] = json!(arrived.received);
+            body["retries"] = json!(arrived.retries);
+            body["partial_file"] = json!(arrived.partial_file);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// What a broken run got before it gave up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrived<'a> {
+    received: u64,
+    retries: u32,
+    partial_file: Option<&'a std::path::Path>,
+}
