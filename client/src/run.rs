@@ -1,33 +1,23 @@
 //! One trigger run: open the stream, write every book to the sink, and commit
 //! the file only when exactly the requested books arrived in order.
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration};
 
-use bookstream::{BookRecommendation, book::BookView};
-use bytes::Bytes;
-use futures::FutureExt;
-use tonic::{Status, Streaming};
+use bookstream::BookRecommendation;
 use tracing::{Instrument, Span, field::Empty};
 
+mod attempt;
+
+use attempt::{Progress, StreamEnd, consume};
+
 use crate::{
-    runs::{
-        live::{self, Live},
-        record::AttemptRecord,
-    },
+    runs::{live::Live, record::AttemptRecord},
     sink::{FileSink, Format, SinkError},
-    upstream::{Attempt, Upstream, UpstreamError, is_retryable},
+    upstream::{Attempt, Upstream, UpstreamError},
 };
 
 /// Books shown on the result page.
 pub const PREVIEW_BOOKS: usize = 5;
-/// How often a long run logs its progress.
-const LOG_EVERY: Duration = Duration::from_secs(2);
-/// Checking the clock on every book would cost more than the book.
-const CLOCK_CHECK_MASK: u64 = 0x3FFF;
 
 /// How a run retries a stream that broke: up to `retries` more attempts,
 /// each resuming after the last book written, waiting `first_backoff` before
@@ -200,16 +190,6 @@ impl Retries {
     }
 }
 
-/// How one attempt's stream ended.
-enum StreamEnd {
-    /// Every requested book is in the sink.
-    Complete,
-    /// A person stopped the run.
-    Stopped,
-    /// The stream broke; resuming may or may not help.
-    Broken { cause: String, retryable: bool },
-}
-
 /// Streams `request.count` books from `upstream` into `request.output`,
 /// resuming a broken stream after the last book written, so that the file of
 /// a run with retries is byte for byte the file of an unbroken run.
@@ -359,137 +339,6 @@ fn attempt_span(first_rank: u64) -> Span {
     )
 }
 
-/// Writes one attempt's books into the sink until the stream ends; the
-/// result is complete once `total` books are in the sink.
-async fn consume(
-    mut stream: Streaming<Bytes>,
-    sink: &mut FileSink,
-    total: u64,
-    request: &RunRequest,
-    progress: &mut Progress<'_>,
-) -> Result<StreamEnd, SinkError> {
-    loop {
-        // A book already buffered is taken at once; only a wait arms the
-        // timer (and listens for a stop), so neither costs anything while
-        // books flow.
-        let next = match stream.message().now_or_never() {
-            Some(next) => next,
-            None => tokio::select! {
-                next = tokio::time::timeout(request.idle_timeout, stream.message()) => match next {
-                    Ok(next) => next,
-                    Err(_) => {
-                        return Ok(StreamEnd::Broken {
-                            cause: format!(
-                                "no book arrived for {}",
-                                humantime::format_duration(request.idle_timeout)
-                            ),
-                            retryable: true,
-                        });
-                    }
-                },
-                () = progress.live.stopped() => return Ok(StreamEnd::Stopped),
-            },
-        };
-        let message = match next {
-            Ok(Some(message)) => message,
-            Ok(None) if sink.written() == total => return Ok(StreamEnd::Complete),
-            Ok(None) => {
-                return Ok(StreamEnd::Broken {
-                    cause: "the server ended the stream early".to_owned(),
-                    retryable: true,
-                });
-            }
-            Err(status) => {
-                return Ok(StreamEnd::Broken {
-                    retryable: is_retryable(&status),
-                    cause: describe(&status),
-                });
-            }
-        };
-        // Read in place: the fields borrow the message's bytes.
-        let book = match BookView::decode(&message) {
-            Ok(book) => book,
-            Err(error) => {
-                // A server that sends garbage cannot be trusted to resume either.
-                return Ok(StreamEnd::Broken {
-                    cause: format!("book {} could not be read: {error}", sink.written()),
-                    retryable: false,
-                });
-            }
-        };
-        if book.id != sink.written() || book.id >= total {
-            // A server that sends the wrong book cannot be trusted to resume either.
-            return Ok(StreamEnd::Broken {
-                cause: format!(
-                    "the server sent book {} where book {} was expected",
-                    book.id,
-                    sink.written()
-                ),
-                retryable: false,
-            });
-        }
-        if request.echo {
-            echo(&book);
-        }
-        progress.saw(&book);
-        sink.write(&book)?;
-        if progress.tell(sink.written()) {
-            return Ok(StreamEnd::Stopped);
-        }
-    }
-}
-
-/// What a run shows while it goes: the first books, the live counters
-/// (every [`live::PROGRESS_EVERY`] books), and a log line now and then.
-struct Progress<'a> {
-    requested: u64,
-    started: Instant,
-    last_logged: Instant,
-    preview: Vec<BookRecommendation>,
-    live: &'a Live,
-}
-
-impl<'a> Progress<'a> {
-    fn new(requested: u64, live: &'a Live) -> Self {
-        let started = Instant::now();
-        Self {
-            requested,
-            started,
-            last_logged: started,
-            preview: Vec::with_capacity(PREVIEW_BOOKS),
-            live,
-        }
-    }
-
-    fn saw(&mut self, book: &BookView<'_>) {
-        if self.preview.len() < PREVIEW_BOOKS {
-            if self.preview.is_empty() {
-                self.live.first_book();
-            }
-            self.preview.push(book.to_message());
-        }
-    }
-
-    /// Tells the live counters how far the run is, every
-    /// [`live::PROGRESS_EVERY`] books; true when a person asked it to stop.
-    fn tell(&mut self, received: u64) -> bool {
-        if !received.is_multiple_of(live::PROGRESS_EVERY) {
-            return false;
-        }
-        self.live.received(received);
-        if received & CLOCK_CHECK_MASK == 0 && self.last_logged.elapsed() >= LOG_EVERY {
-            self.last_logged = Instant::now();
-            tracing::info!(
-                received,
-                requested = self.requested,
-                books_per_sec = rate(received, self.started.elapsed()) as u64,
-                "progress"
-            );
-        }
-        self.live.stop_requested()
-    }
-}
-
 async fn finish(
     step: impl FnOnce() -> Result<PathBuf, SinkError> + Send + 'static,
 ) -> Result<PathBuf, SinkError> {
@@ -497,14 +346,4 @@ async fn finish(
         Ok(result) => result,
         Err(join_error) => Err(SinkError::Write(std::io::Error::other(join_error))),
     }
-}
-
-fn describe(status: &Status) -> String {
-    format!("{} ({:?})", status.message(), status.code())
-}
-
-fn echo(book: &BookView<'_>) {
-    let mut stdout = std::io::stdout().lock();
-    // Echo is best effort: a closed stdout must not fail the run.
-    let _ = writeln!(stdout, "RESPONSE={:?}", book.to_message());
 }
