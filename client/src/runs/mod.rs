@@ -7,11 +7,14 @@ pub mod history;
 pub mod live;
 pub mod pages;
 pub mod record;
+mod recording;
 mod recover;
 pub mod routes;
 pub mod samples;
 pub mod watchers;
 pub mod written;
+
+pub use written::FileGone;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -20,12 +23,12 @@ use std::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use history::History;
 use live::Live;
-use record::{Outcome, RunRecord, RunSettings, millis, rfc3339};
+use record::{Outcome, RunRecord, RunSettings};
 use samples::TICK_MS;
 
 use crate::{
@@ -204,27 +207,7 @@ impl Runs {
         settings: RunSettings,
     ) -> (Arc<Live>, Arc<RunRecord>) {
         let live = Arc::new(Live::new(id, request.count));
-        let start = Arc::new(RunRecord {
-            id,
-            started_at: rfc3339(SystemTime::now()),
-            user_id: request.user_id,
-            requested: request.count,
-            received: 0,
-            outcome: Outcome::Running,
-            elapsed_ms: 0,
-            books_per_sec: 0.0,
-            retries: 0,
-            servers: Vec::new(),
-            file: request.output.display().to_string(),
-            error: None,
-            first_book_ms: None,
-            attempts: Vec::new(),
-            settings,
-            samples: Default::default(),
-            preview: Vec::new(),
-            file_bytes: None,
-            file_written: None,
-        });
+        let start = Arc::new(recording::started(id, request, settings));
         self.lock().running.insert(
             id,
             Running {
@@ -245,65 +228,7 @@ impl Runs {
             .running
             .get(&id)
             .map(|running| (running.live.clone(), running.start.clone()))?;
-        let elapsed = live.elapsed();
-        let attempts = live.attempts();
-        let mut record = RunRecord {
-            elapsed_ms: millis(elapsed),
-            retries: attempts.len().saturating_sub(1) as u32,
-            servers: attempts
-                .iter()
-                .map(|attempt| attempt.server.clone())
-                .collect(),
-            first_book_ms: live.first_book_ms(),
-            attempts,
-            samples: live.samples(),
-            ..(*start).clone()
-        };
-        match result {
-            Ok(report) => {
-                // The run's own measure, as its JSON answer says it.
-                record.elapsed_ms = millis(report.elapsed);
-                record.outcome = Outcome::Complete;
-                record.received = report.received;
-                record.retries = report.retries;
-                record.preview = report.preview.clone();
-                record.file = report.file.display().to_string();
-                (record.file_bytes, record.file_written) = written::identify(&report.file);
-            }
-            Err(error) => {
-                record.error = Some(error.to_string());
-                let (outcome, received, retries, partial) = match error {
-                    RunError::Interrupted {
-                        received,
-                        retries,
-                        partial_file,
-                        ..
-                    } => (Outcome::Partial, *received, *retries, partial_file.clone()),
-                    RunError::Cancelled {
-                        received,
-                        retries,
-                        partial_file,
-                    } => (
-                        Outcome::Cancelled,
-                        *received,
-                        *retries,
-                        partial_file.clone(),
-                    ),
-                    RunError::Upstream { retries, .. } => (Outcome::Failed, 0, *retries, None),
-                    RunError::Sink(_) => (Outcome::Failed, 0, 0, None),
-                };
-                record.outcome = outcome;
-                record.received = received;
-                record.retries = record.retries.max(retries);
-                (record.file_bytes, record.file_written) =
-                    partial.as_deref().map_or((None, None), written::identify);
-            }
-        }
-        let measured = match result {
-            Ok(report) => report.elapsed,
-            Err(_) => elapsed,
-        };
-        record.books_per_sec = crate::run::rate(record.received, measured);
+        let record = recording::ended(&start, &live, result);
         let record = Arc::new(record);
         {
             let mut state = self.lock();
@@ -333,7 +258,7 @@ impl Runs {
         let state = self.lock();
         if let Some(running) = state.running.get(&id) {
             return Some(RunView::Running {
-                record: Box::new(current(running)),
+                record: Box::new(recording::now(&running.start, &running.live)),
                 live: running.live.clone(),
             });
         }
@@ -343,7 +268,11 @@ impl Runs {
     /// Every run, newest first.
     pub fn list(&self) -> Vec<RunRecord> {
         let state = self.lock();
-        let mut runs: Vec<RunRecord> = state.running.values().map(current).collect();
+        let mut runs: Vec<RunRecord> = state
+            .running
+            .values()
+            .map(|running| recording::now(&running.start, &running.live))
+            .collect();
         runs.extend(state.finished.values().map(|record| (**record).clone()));
         runs.sort_by_key(|run| std::cmp::Reverse(run.id));
         runs
@@ -437,23 +366,6 @@ impl Runs {
     }
 }
 
-/// A running run's record as of now.
-fn current(running: &Running) -> RunRecord {
-    let snapshot = running.live.snapshot();
-    let attempts = running.live.attempts();
-    RunRecord {
-        received: snapshot.received,
-        elapsed_ms: millis(running.live.elapsed()),
-        books_per_sec: snapshot.books_per_sec,
-        servers: running.live.servers(),
-        retries: attempts.len().saturating_sub(1) as u32,
-        first_book_ms: running.live.first_book_ms(),
-        attempts,
-        samples: running.live.samples(),
-        ..(*running.start).clone()
-    }
-}
-
 /// The file a finished run's books are in, if it left one.
 fn owned_file(record: &RunRecord) -> Option<PathBuf> {
     let file = PathBuf::from(&record.file);
@@ -462,27 +374,6 @@ fn owned_file(record: &RunRecord) -> Option<PathBuf> {
         Outcome::Partial | Outcome::Cancelled if record.received > 0 => Some(partial_path(&file)),
         _ => None,
     }
-}
-
-/// Why a run's file cannot be downloaded (410 Gone, with this reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum FileGone {
-    #[error("there is no such run")]
-    Unknown,
-    #[error("the run is still running: its file is not written yet")]
-    Running,
-    #[error("the run ended {0} and left no file")]
-    NoFile(&'static str),
-    #[error(
-        "a later run (run {0}) wrote the same file: give --output a {{run}} placeholder to keep every run's file"
-    )]
-    Replaced(u64),
-    #[error("the file was changed since the run wrote it")]
-    Changed,
-    #[error("the file was deleted, or is no longer a plain file")]
-    Deleted,
-    #[error("the file is not under the output's directory")]
-    Outside,
 }
 
 /// `--output` with its placeholders filled in: `{run}`, `{user}`, `{n}`.

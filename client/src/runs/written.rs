@@ -46,6 +46,27 @@ pub fn identify(path: &Path) -> (Option<u64>, Option<Written>) {
     }
 }
 
+/// Why a run's file cannot be downloaded (409 while it runs, 404 for no run, 410 Gone with this reason otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FileGone {
+    #[error("there is no such run")]
+    Unknown,
+    #[error("the run is still running: its file is not written yet")]
+    Running,
+    #[error("the run ended {0} and left no file")]
+    NoFile(&'static str),
+    #[error(
+        "a later run (run {0}) wrote the same file: give --output a {{run}} placeholder to keep every run's file"
+    )]
+    Replaced(u64),
+    #[error("the file was changed since the run wrote it")]
+    Changed,
+    #[error("the file was deleted, or is no longer a plain file")]
+    Deleted,
+    #[error("the file is not under the output's directory")]
+    Outside,
+}
+
 /// Why a recorded file is not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mismatch {
