@@ -7,6 +7,7 @@
 mod answer;
 pub mod config;
 pub mod discovery;
+pub mod guard;
 pub mod input;
 pub mod metrics;
 pub mod page;

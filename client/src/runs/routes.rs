@@ -49,6 +49,8 @@ enum RunsError {
     NotYet(u64),
     #[error(transparent)]
     Watchers(super::watchers::WatchRefused),
+    #[error("{0}")]
+    CrossSite(String),
     #[error("run {id}'s file is gone: {reason}")]
     Gone { id: u64, reason: FileGone },
 }
@@ -67,6 +69,7 @@ impl IntoResponse for Failure {
             RunsError::Stop(StopError::Finished(..)) => StatusCode::CONFLICT,
             RunsError::NotYet(_) => StatusCode::CONFLICT,
             RunsError::Watchers(_) => StatusCode::TOO_MANY_REQUESTS,
+            RunsError::CrossSite(_) => StatusCode::FORBIDDEN,
             RunsError::Gone { .. } => StatusCode::GONE,
         };
         let message = self.error.to_string();
@@ -254,6 +257,12 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
     let html = page::wants_html(&headers) || is_form(&headers);
+    if let Some(reason) = crate::guard::cross_site(&headers) {
+        return Err(Failure {
+            error: RunsError::CrossSite(reason),
+            html,
+        });
+    }
     let id = run_id(&id, html)?;
     runs.stop(id).map_err(|error| Failure {
         error: RunsError::Stop(error),

@@ -85,6 +85,16 @@ async fn stop_ends_a_run_within_a_second_keeping_its_books_as_partial() {
         early["error"].as_str().unwrap().contains("still running"),
         "{early}"
     );
+    // A form on another site cannot stop it.
+    let forged = reqwest::Client::new()
+        .post(client.url("/runs/1/cancel"))
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(&client, "/runs/1").await["outcome"], "running");
 
     let stopping = std::time::Instant::now();
     let stop = reqwest::Client::new()
