@@ -5,13 +5,14 @@
 
 use std::net::SocketAddr;
 
-const PREFIX: &str = "bookstream server ready: ";
+/// How the server's line starts; its addresses follow.
+pub const SERVER_PREFIX: &str = "bookstream server ready: ";
 /// How the client's line starts; its base URL follows.
 pub const CLIENT_PREFIX: &str = "bookstream client ready: ";
 
 /// The server's readiness line for these addresses.
 pub fn format_line(grpc_addr: SocketAddr, rest_addr: SocketAddr) -> String {
-    format!("{PREFIX}grpc={grpc_addr} rest={rest_addr}")
+    format!("{SERVER_PREFIX}grpc={grpc_addr} rest={rest_addr}")
 }
 
 /// The client's readiness line: its trigger's base URL (`http://ADDR/`).
@@ -27,7 +28,7 @@ pub fn parse_client_line(line: &str) -> Option<&str> {
 
 /// The server's gRPC and REST addresses of a readiness line, or `None` for any other line.
 pub fn parse_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let fields = line.trim().strip_prefix(PREFIX)?;
+    let fields = line.trim().strip_prefix(SERVER_PREFIX)?;
     let mut grpc = None;
     let mut rest = None;
     for field in fields.split_whitespace() {

@@ -15,6 +15,22 @@ pub struct ClientConfig {
     #[arg(long, env = "BOOKSTREAM_LISTEN", default_value = "127.0.0.1:3333")]
     pub listen: SocketAddr,
 
+    /// Shared secret that guards the trigger listener: every route that
+    /// starts, stops or reads runs or files then needs `Authorization:
+    /// Bearer <token>`, or (in a browser) signing in once at `/login`, which
+    /// sets an HttpOnly, SameSite=Strict session cookie. `/health` and
+    /// `/metrics` answer without it. Pass it through the environment, not the
+    /// command line.
+    #[arg(long, env = "BOOKSTREAM_LISTEN_TOKEN", hide_env_values = true)]
+    pub listen_token: Option<String>,
+
+    /// Host names the trigger listener answers to besides its IP addresses
+    /// and `localhost` (comma-separated; `*` for any, behind a proxy that
+    /// checks names itself). Requests naming any other host get 421, so a
+    /// page on another site cannot reach this client through DNS rebinding.
+    #[arg(long, env = "BOOKSTREAM_ALLOWED_HOST", value_delimiter = ',')]
+    pub allowed_host: Vec<String>,
+
     /// PEM certificate (chain) to serve the trigger over HTTPS; needs --tls-key.
     #[arg(long, env = "BOOKSTREAM_TRIGGER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -93,6 +109,20 @@ pub struct ClientConfig {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_watchers_per_run: u32,
 
+    /// Most open connections to the trigger listener; past it, the oldest
+    /// connection that has not yet sent a request gives way, and if there is
+    /// none the new one is closed at once. Lowered at start-up, with a
+    /// warning, to what the file-descriptor limit leaves room for.
+    #[arg(long, env = "BOOKSTREAM_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// How long a new connection has to send its first request head (TLS
+    /// handshake included); a slower one is closed.
+    #[arg(long, env = "BOOKSTREAM_HEADER_READ_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
     /// Print every received book to stdout (slow for large runs).
     #[arg(long, env = "BOOKSTREAM_ECHO")]
     pub echo: bool,
@@ -138,6 +168,12 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Every flag at its default (and its environment variable, if set):
+    /// the starting point for a config built in code, such as a test's.
+    pub fn defaults() -> Self {
+        Self::parse_from(["client"])
+    }
+
     /// Where the run history is kept: `--history`, or beside the output.
     pub fn history_path(&self) -> PathBuf {
         self.history.clone().unwrap_or_else(|| {

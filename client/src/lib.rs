@@ -4,6 +4,7 @@
 //! The trigger owns a run, the upstream owns the network, the sink owns the
 //! file; none reaches into another's job.
 
+pub mod access;
 mod answer;
 pub mod config;
 pub mod discovery;
@@ -20,6 +21,7 @@ pub mod upstream;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use bookstream::listener::{ConnectionLimits, Gate, GuardedListener};
 use tokio::net::TcpListener;
 
 pub use config::ClientConfig;
@@ -45,6 +47,8 @@ pub enum ClientError {
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
     History(#[from] runs::history::HistoryError),
+    #[error(transparent)]
+    Session(#[from] access::SessionError),
     #[error("the trigger listener failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -52,7 +56,7 @@ pub enum ClientError {
 /// A client whose listener is bound but not yet serving.
 #[derive(Debug)]
 pub struct Client {
-    listener: TcpListener,
+    listener: GuardedListener,
     runs: runs::Runs,
     settings: TriggerSettings,
     health_interval: Duration,
@@ -108,7 +112,22 @@ impl Client {
                     addr: config.listen,
                     source,
                 })?;
+        let gate = Gate::new(
+            connection_limits(&config),
+            metrics
+                .as_ref()
+                .map(|metrics| metrics.closed_counters())
+                .unwrap_or_default(),
+        );
+        let access = access::Access::new(
+            listener.local_addr().map_err(ClientError::Serve)?,
+            &config.allowed_host,
+            config.listen_token.as_deref(),
+            tls.is_some(),
+        )?;
+        let listener = GuardedListener::new(listener, gate);
         let settings = TriggerSettings {
+            access,
             upstream,
             output: config.output,
             format: config.format,
@@ -177,5 +196,28 @@ impl Client {
             discovery.abort();
         }
         served
+    }
+}
+
+/// Descriptors kept for everything but the listener's connections: each
+/// run's file and the channels to the servers, the history, the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The trigger listener's connection limits, the cap lowered if the
+/// process's file-descriptor limit could not hold it full.
+fn connection_limits(config: &ClientConfig) -> ConnectionLimits {
+    let wanted = config.max_connections as usize;
+    let reserve = RESERVED_DESCRIPTORS + 2 * u64::from(config.max_runs);
+    let max_connections = bookstream::listener::fit_to_descriptors(wanted, 1, reserve);
+    if max_connections < wanted {
+        tracing::warn!(
+            max_connections,
+            wanted,
+            "--max-connections lowered to fit the file-descriptor limit (raise it with ulimit -n)"
+        );
+    }
+    ConnectionLimits {
+        max_connections,
+        header_read_timeout: config.header_read_timeout,
     }
 }

@@ -4,6 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use bookstream::listener::{CLOSED_METRIC, ClosedCounters, ClosedLabels};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -36,6 +38,7 @@ pub struct ClientMetrics {
     books_received: Counter,
     retries: Counter,
     upstream_healthy: Family<Server, Gauge>,
+    connections_closed: Family<ClosedLabels, Counter>,
 }
 
 /// The client's metrics; `None` where they are switched off.
@@ -51,7 +54,13 @@ impl ClientMetrics {
             books_received: Counter::default(),
             retries: Counter::default(),
             upstream_healthy: Family::default(),
+            connections_closed: Family::default(),
         };
+        registry.register(
+            CLOSED_METRIC.0,
+            CLOSED_METRIC.1,
+            metrics.connections_closed.clone(),
+        );
         registry.register(
             "bookstream_runs",
             "Runs of GET /<n> that ended, by outcome: complete (every book written), partial \
@@ -82,6 +91,11 @@ impl ClientMetrics {
             registry,
             ..metrics
         }
+    }
+
+    /// The counters of the trigger listener's closed connections.
+    pub fn closed_counters(&self) -> ClosedCounters {
+        ClosedCounters::in_family(&self.connections_closed, "trigger")
     }
 
     /// Counts one run that ended.

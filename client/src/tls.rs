@@ -1,16 +1,14 @@
 //! TLS for the trigger listener: an axum [`Listener`] that hands out only
 //! connections whose TLS handshake completed. Handshakes run side by side,
-//! each with a deadline, so a peer that connects and says nothing cannot
-//! stall everyone else's accept.
+//! each within the connection's header read deadline (and abandoned if the
+//! connection is shed for a newcomer), so a peer that connects and says
+//! nothing cannot stall everyone else's accept.
 
-use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{io, net::SocketAddr, path::Path, sync::Arc};
 
 use axum::serve::Listener;
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
-    task::JoinHandle,
-};
+use bookstream::listener::{Guarded, GuardedListener};
+use tokio::{net::TcpStream, sync::mpsc, task::JoinHandle};
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{
@@ -20,8 +18,6 @@ use tokio_rustls::{
     server::TlsStream,
 };
 
-/// Longest a handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for axum to take them.
 const READY_QUEUE: usize = 64;
 
@@ -60,36 +56,35 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
 
 /// Accepts TCP connections and yields them once their handshake is done.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Guarded<TlsStream<TcpStream>>, SocketAddr)>,
     local_addr: SocketAddr,
     accepting: JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+    pub fn new(mut tcp: GuardedListener, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
         let local_addr = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, ready) = mpsc::channel(READY_QUEUE);
         let accepting = tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of descriptors and the like: pause rather than spin.
-                        tracing::warn!("accepting a connection failed: {error}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
+                let (stream, peer, admission) = tcp.accept_admitted().await;
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, peer)).await;
+                    let handshake =
+                        tokio::time::timeout_at(admission.deadline(), acceptor.accept(stream));
+                    tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(tls)) => {
+                                let _ = sender.send((admission.guard(tls), peer)).await;
+                            }
+                            Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        },
+                        () = admission.shed() => {
+                            tracing::debug!(%peer, "TLS handshake abandoned: the connection was shed");
                         }
-                        Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
             }
@@ -109,7 +104,7 @@ impl Drop for TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Guarded<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -38,6 +38,8 @@ use crate::{
 /// Everything a trigger needs; shared by all requests.
 #[derive(Debug)]
 pub struct TriggerSettings {
+    /// Who may use the listener: its host names and token.
+    pub access: crate::access::Access,
     pub upstream: Upstream,
     pub output: PathBuf,
     pub format: Format,
@@ -58,6 +60,12 @@ struct AppState {
     runs: Runs,
 }
 
+impl FromRef<AppState> for crate::access::Access {
+    fn from_ref(state: &AppState) -> Self {
+        state.settings.access.clone()
+    }
+}
+
 impl FromRef<AppState> for Runs {
     fn from_ref(state: &AppState) -> Runs {
         state.runs.clone()
@@ -66,6 +74,7 @@ impl FromRef<AppState> for Runs {
 
 /// The trigger router: `/{n}`, and every run's pages under `/runs`.
 pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
+    let access = settings.access.clone();
     let state = AppState {
         slots: Arc::new(Semaphore::new(settings.max_runs)),
         settings: Arc::new(settings),
@@ -79,8 +88,16 @@ pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
         // Browsers ask for it on every page; answering keeps it out of the error log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{n}", get(trigger))
+        .route(
+            "/login",
+            get(crate::access::login_page).post(crate::access::login),
+        )
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            crate::access::check,
+        ))
         // A 502 or 503 tells the caller about the servers, and the run's own
         // line says why at WARN: not an ERROR of this client's.
         .layer(

@@ -97,10 +97,20 @@ pub struct ServerConfig {
     pub max_one_shot: u64,
 
     /// Most open connections per listener (gRPC and REST each); a connection
-    /// past the cap is closed as soon as it is accepted.
+    /// past the cap is closed as soon as it is accepted. Lowered at start-up,
+    /// with a warning, to what the file-descriptor limit leaves room for.
     #[arg(long, env = "BOOKSTREAM_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
     pub max_connections: u64,
+
+    /// How long a new connection has to send its first request head (HTTP/1
+    /// headers, or the HTTP/2 preface and first HEADERS frame; the TLS
+    /// handshake included); a slower one is closed. When a listener is at
+    /// its connection cap, the oldest connection still without a request
+    /// head gives way to the newcomer.
+    #[arg(long, env = "BOOKSTREAM_HEADER_READ_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// On Ctrl-C or SIGTERM the server stops accepting at once; streams in
     /// flight then have this long to finish before they are ended with

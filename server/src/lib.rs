@@ -7,7 +7,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod connections;
 pub mod deadline;
 pub mod grpc;
 pub mod health;
@@ -21,8 +20,8 @@ pub mod work;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use bookstream::listener::{ConnectionLimits, Gate, GuardedListener};
 use bookstream::pb::FILE_DESCRIPTOR_SET;
-use connections::LimitedListener;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -124,7 +123,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let limits = self.config.limits();
-        let max_connections = self.config.max_connections as usize;
+        let connection_limits = connection_limits(&self.config);
         let streams = self.streams;
         let stop = CancellationToken::new();
         let give_up = CancellationToken::new();
@@ -173,9 +172,17 @@ impl Server {
                 token_check.clone(),
             ))
             .serve_with_incoming_shutdown(
-                LimitedListener::new(self.grpc, max_connections).into_incoming(),
+                GuardedListener::new(
+                    self.grpc,
+                    Gate::new(
+                        connection_limits,
+                        metrics::closed_counters(&self.metrics, "grpc"),
+                    ),
+                )
+                .into_incoming(),
                 stop.clone().cancelled_owned(),
             );
+        let rest_metrics = self.metrics.clone();
         let rest_app = rest::app(rest::RestParts {
             limits,
             streams,
@@ -185,8 +192,12 @@ impl Server {
             metrics: self.metrics,
             token: token_check,
         });
-        // The REST listener holds to the same cap as the gRPC one.
-        let rest = axum::serve(LimitedListener::new(self.rest, max_connections), rest_app)
+        // The REST listener holds to the same limits as the gRPC one.
+        let rest_gate = Gate::new(
+            connection_limits,
+            metrics::closed_counters(&rest_metrics, "rest"),
+        );
+        let rest = axum::serve(GuardedListener::new(self.rest, rest_gate), rest_app)
             .with_graceful_shutdown(stop.clone().cancelled_owned());
 
         // Both listeners drain in a shutdown; if either fails, the other is
@@ -207,6 +218,29 @@ impl Server {
         stop.cancel();
         monitor.abort();
         result
+    }
+}
+
+/// Descriptors kept for everything but the two listeners' connections:
+/// the store's connections, files, the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The connection limits of each listener, the cap lowered if the process's
+/// file-descriptor limit could not hold both listeners full.
+fn connection_limits(config: &ServerConfig) -> ConnectionLimits {
+    let wanted = usize::try_from(config.max_connections).unwrap_or(usize::MAX);
+    let reserve = RESERVED_DESCRIPTORS + u64::from(config.pool_size);
+    let max_connections = bookstream::listener::fit_to_descriptors(wanted, 2, reserve);
+    if max_connections < wanted {
+        tracing::warn!(
+            max_connections,
+            wanted,
+            "--max-connections lowered to fit the file-descriptor limit (raise it with ulimit -n)"
+        );
+    }
+    ConnectionLimits {
+        max_connections,
+        header_read_timeout: config.header_read_timeout,
     }
 }
 

@@ -6,6 +6,8 @@ pub mod hosts;
 pub mod metrics;
 pub mod net;
 pub mod postgres;
+pub mod process;
+pub mod slowloris;
 
 /// Whether a missing dependency fails the tests instead of skipping them:
 /// under CI (`CI` set), or when asked for with `BOOKSTREAM_REQUIRE_<WHAT>`.

@@ -134,8 +134,10 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, BadLine> {
     Ok(record)
 }
 
-/// Each run's latest record, by id; how many lines there were; how many could not be read.
-fn parse(text: &[u8], path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
+/// Each run's latest record, by id; how many lines there were; how many could
+/// not be read. Never fails: a line that cannot be read is skipped with a
+/// warning (public for the fuzz target that holds it to that).
+pub fn parse(text: &[u8], path: &Path) -> (BTreeMap<u64, RunRecord>, usize, usize) {
     let mut records = BTreeMap::new();
     let mut lines = 0;
     let mut unreadable = 0;

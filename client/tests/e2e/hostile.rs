@@ -26,7 +26,7 @@ async fn raw_status(client: &TestClient, request: &[u8]) -> u16 {
 }
 
 fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: bookstream\r\nConnection: close\r\n\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
 #[tokio::test]
@@ -35,7 +35,7 @@ async fn hostile_requests_get_a_4xx_write_nothing_and_leave_the_client_working()
     let client = spawn_client(&server.url()).await;
     let long_digits = format!("/{}", "9".repeat(100_000));
     let long_letters = format!("/{}", "a".repeat(100_000));
-    let mut header_flood = b"GET /10 HTTP/1.1\r\nHost: bookstream\r\n".to_vec();
+    let mut header_flood = b"GET /10 HTTP/1.1\r\nHost: 127.0.0.1\r\n".to_vec();
     for index in 0..2_000 {
         header_flood
             .extend_from_slice(format!("X-Flood-{index}: {}\r\n", "x".repeat(50)).as_bytes());
@@ -55,17 +55,17 @@ async fn hostile_requests_get_a_4xx_write_nothing_and_leave_the_client_working()
         ("two segments", get("/10/20")),
         (
             "POST",
-            b"POST /10 HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"POST /10 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 .to_vec(),
         ),
         (
             "PUT",
-            b"PUT /10 HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"PUT /10 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 .to_vec(),
         ),
         (
             "DELETE",
-            b"DELETE /10 HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".to_vec(),
+            b"DELETE /10 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_vec(),
         ),
         ("a header flood", header_flood),
     ];
@@ -92,4 +92,66 @@ async fn an_unknown_page_is_a_404_that_points_to_the_trigger() {
 
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     assert!(body["error"].as_str().unwrap().contains("/1000"), "{body}");
+}
+
+/// Far fewer descriptors than the flood's connections.
+const DESCRIPTORS: u64 = 200;
+
+#[tokio::test]
+async fn a_flood_of_slow_connections_leaves_the_trigger_answering() {
+    use bookstream_testkit::slowloris::{HTTP1_PARTIAL, flood};
+
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("books.txt");
+    let (_client, base_url) =
+        crate::processes::start_client_launched(&server.url(), &output, &[], |launch| {
+            launch
+                .envs(&[("RUST_LOG", "warn")])
+                .descriptors(DESCRIPTORS)
+        })
+        .await;
+    let addr = base_url.trim_start_matches("http://").parse().unwrap();
+    let _flood = flood(addr, 300, HTTP1_PARTIAL).await;
+
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    for _ in 0..20 {
+        let health = fresh().get(format!("{base_url}/health")).send().await;
+        assert_eq!(health.expect("health answers").status(), 200);
+    }
+    let run = fresh().get(format!("{base_url}/1000")).send().await;
+    assert_eq!(run.expect("a run is answered").status(), 200);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap().lines().count(),
+        1000
+    );
+
+    let scrape = bookstream_testkit::metrics::scrape(&format!("{base_url}/metrics")).await;
+    let shed = bookstream_testkit::metrics::value(
+        &scrape,
+        "bookstream_connections_closed_total",
+        &[("listener", "trigger"), ("reason", "shed")],
+    );
+    assert!(shed > 0.0, "slow connections gave way ({shed})");
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_finish_its_request_head_is_closed() {
+    use bookstream_testkit::slowloris::{HTTP1_PARTIAL, closed_within, flood};
+
+    let server = spawn_server().await;
+    let client = crate::support::spawn_client_with(&server.url(), |config| {
+        bookstream_client::ClientConfig {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            ..config
+        }
+    })
+    .await;
+    let mut slow = flood(client.addr, 1, HTTP1_PARTIAL).await;
+    assert!(closed_within(&mut slow[0], std::time::Duration::from_secs(30)).await);
 }

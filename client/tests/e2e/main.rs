@@ -4,6 +4,7 @@
 // Test support panics on purpose: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod auth;
 mod bad_input;
 mod browser;

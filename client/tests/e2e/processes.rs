@@ -8,16 +8,11 @@ use std::{
 
 use bookstream::ready::{CLIENT_PREFIX, parse_client_line};
 use bookstream_client::sink::Format;
+use bookstream_testkit::process::Launch;
 use reqwest::StatusCode;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Child;
 
 use crate::support::{expected_books, read_back, spawn_client_with, wait_for_a_stream};
-
-/// Generous: a cold debug binary on a loaded 2-core machine can be slow to start.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn binary(name: &str) -> PathBuf {
     // Both binaries land in the same target directory; cargo names only this
@@ -52,27 +47,12 @@ pub(crate) async fn start_with(
     stderr: Stdio,
     ready_prefix: &str,
 ) -> (Child, String) {
-    let mut child = Command::new(binary(name))
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
+    Launch::new(binary(name))
+        .args(args.iter().copied())
+        .envs(envs)
         .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(START_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with(ready_prefix) {
-                return line;
-            }
-        }
-        panic!("{name} exited before it was ready");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{name} was not ready within {START_TIMEOUT:?}"));
-    (child, line)
+        .ready(ready_prefix)
+        .await
 }
 
 /// Starts the real `client` against `server_url`, writing to `output`, with
@@ -100,6 +80,19 @@ pub(crate) async fn start_client_with(
     envs: &[(&str, &str)],
     stderr: Stdio,
 ) -> (Child, String) {
+    start_client_launched(server_url, output, extra, |launch| {
+        launch.envs(envs).stderr(stderr)
+    })
+    .await
+}
+
+/// [`start_client`] with the launch adjusted by `adjust` (environment, limits).
+pub(crate) async fn start_client_launched(
+    server_url: &str,
+    output: &Path,
+    extra: &[&str],
+    adjust: impl FnOnce(Launch) -> Launch,
+) -> (Child, String) {
     let output = output.to_str().expect("a UTF-8 output path");
     let mut args = vec![
         "--listen",
@@ -110,7 +103,8 @@ pub(crate) async fn start_client_with(
         output,
     ];
     args.extend_from_slice(extra);
-    let (child, ready) = start_with("client", &args, envs, stderr, CLIENT_PREFIX).await;
+    let launch = Launch::new(binary("client")).args(args);
+    let (child, ready) = adjust(launch).ready(CLIENT_PREFIX).await;
     let base_url = parse_client_line(&ready)
         .expect("start_with returns the readiness line")
         .to_owned();
@@ -391,7 +385,7 @@ async fn a_client_killed_mid_run_removes_that_runs_temporary_file_when_it_starts
     let _run = tokio::spawn(async move { reqwest::get(url).await });
 
     // Books are on their way into run 1's temporary file.
-    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let temp = loop {
         let written = std::fs::read_dir(dir.path())
             .unwrap()

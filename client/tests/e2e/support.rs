@@ -72,25 +72,9 @@ pub(crate) fn client_config(server_url: &str, output: &Path) -> ClientConfig {
         resolve_interval: Duration::from_millis(100),
         health_interval: Duration::from_millis(100),
         output: output.to_owned(),
-        format: Format::Txt,
-        max_n: 10_000_000,
-        echo: false,
-        max_runs: 16,
-        max_watchers: 256,
-        max_watchers_per_run: 32,
-        retries: 3,
         // Short waits keep the fault tests quick; the backoff logic is the same.
         retry_backoff: Duration::from_millis(10),
-        idle_timeout: Duration::from_secs(30),
-        token: None,
-        ca: None,
-        tls_cert: None,
-        tls_key: None,
-        connect_timeout: Duration::from_secs(5),
-        log: Default::default(),
-        metrics: true,
-        history: None,
-        history_limit: 1000,
+        ..ClientConfig::defaults()
     }
 }
 

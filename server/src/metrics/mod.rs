@@ -10,6 +10,8 @@ pub mod http;
 
 use std::sync::Arc;
 
+use bookstream::listener::{CLOSED_METRIC, ClosedCounters, ClosedLabels};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -70,11 +72,21 @@ pub struct ServerMetrics {
     pub http_duration_seconds: HistogramFamily<HttpRoute>,
     pub books_sent: Family<Transport, Counter>,
     pub active_streams: Gauge,
+    pub connections_closed: Family<ClosedLabels, Counter>,
     pub catalog_read_seconds: Histogram,
 }
 
 /// The server's metrics, shared by its edges; `None` where they are switched off.
 pub type Metrics = Option<Arc<ServerMetrics>>;
+
+/// The counters of one listener's closed connections (unregistered when
+/// metrics are off: the gate counts either way).
+pub fn closed_counters(metrics: &Metrics, listener: &'static str) -> ClosedCounters {
+    match metrics {
+        Some(metrics) => ClosedCounters::in_family(&metrics.connections_closed, listener),
+        None => ClosedCounters::default(),
+    }
+}
 
 impl ServerMetrics {
     /// The metrics, with `active_streams` the server's own stream count.
@@ -89,6 +101,7 @@ impl ServerMetrics {
             http_duration_seconds: Family::new_with_constructor(seconds_histogram),
             books_sent: Family::default(),
             active_streams,
+            connections_closed: Family::default(),
             catalog_read_seconds: seconds_histogram(),
             registry: Registry::default(),
         };
@@ -132,6 +145,11 @@ impl ServerMetrics {
             "bookstream_active_streams",
             "Streams in flight right now (Recommend and NDJSON together)",
             metrics.active_streams.clone(),
+        );
+        registry.register(
+            CLOSED_METRIC.0,
+            CLOSED_METRIC.1,
+            metrics.connections_closed.clone(),
         );
         registry.register(
             "bookstream_catalog_read_seconds",

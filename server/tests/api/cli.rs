@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use bookstream_testkit::postgres;
+use bookstream_testkit::{postgres, process::Launch};
 
 /// Runs the real `server` binary with `args` to its end.
 async fn server(args: &[&str]) -> Output {
@@ -22,28 +22,31 @@ async fn server(args: &[&str]) -> Output {
 
 /// A real `server` process on ports 0 with `envs`, its stderr piped, and
 /// the addresses its readiness line names.
-async fn serving(
+pub(crate) async fn serving(
     envs: &[(&str, &str)],
 ) -> (
     tokio::process::Child,
     std::net::SocketAddr,
     std::net::SocketAddr,
 ) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
+    serving_launched(|launch| launch.envs(envs)).await
+}
 
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+/// [`serving`] with the launch adjusted by `adjust` (flags, limits).
+pub(crate) async fn serving_launched(
+    adjust: impl FnOnce(Launch) -> Launch,
+) -> (
+    tokio::process::Child,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+) {
+    let launch = Launch::new(env!("CARGO_BIN_EXE_server"))
         .args(["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"])
         .env_remove("BOOKSTREAM_CATALOG")
         .env_remove("BOOKSTREAM_TOKEN")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .envs(envs.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = ready.next_line().await.unwrap().unwrap();
+        .stderr(std::process::Stdio::piped());
+    let (server, line) = adjust(launch).ready(bookstream::ready::SERVER_PREFIX).await;
     let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();
     (server, grpc, rest)
 }

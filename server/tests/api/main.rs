@@ -10,6 +10,7 @@ mod discovery;
 mod grpc;
 mod metrics;
 mod rest;
+mod slowloris;
 mod store_faults;
 mod stores;
 mod support;
