@@ -22,6 +22,22 @@ pub mod pb {
         "/recommendations.Recommendations.rs"
     ));
 
+    /// The callers' stub (the client's runs, the load harness): the same
+    /// service, each answer handed over as its message's bytes, to be read
+    /// in place (`BookBytesCodec`).
+    pub mod bytes_client {
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/bytes_client/recommendations.Recommendations.rs"
+        ));
+    }
+
+    /// The service's name, and each method's name and HTTP/2 path, from the
+    /// proto: code that names a method uses these, so a rename fails to compile.
+    pub mod names {
+        include!(concat!(env!("OUT_DIR"), "/method_names.rs"));
+    }
+
     /// Encoded descriptors of the proto, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/recommendations_descriptor.bin"));

@@ -38,7 +38,7 @@ struct GarbledRecommendations {
 }
 
 impl NamedService for GarbledRecommendations {
-    const NAME: &'static str = "recommendations.Recommendations";
+    const NAME: &'static str = bookstream::pb::names::SERVICE;
 }
 
 impl tower::Service<http::Request<Body>> for GarbledRecommendations {

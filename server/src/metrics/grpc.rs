@@ -9,23 +9,20 @@ use std::{
     time::Instant,
 };
 
+use bookstream::pb::names;
 use http_body::{Body, Frame, SizeHint};
 use tonic::codegen::http;
 
 use super::{GrpcMethod, GrpcOutcome, Metrics, ServerMetrics};
 
 /// The streaming RPC: each of its messages is a book, counted when its stream ends.
-pub const RECOMMEND: GrpcMethod = rpc(
-    "recommendations.Recommendations",
-    "Recommend",
-    "server_stream",
-);
+pub const RECOMMEND: GrpcMethod = rpc(names::SERVICE, names::RECOMMEND, "server_stream");
 
 /// The RPCs this server answers, and their kind. Anything else is counted as
 /// `unknown`, so that arbitrary paths cannot grow the label sets.
 const METHODS: [GrpcMethod; 5] = [
     RECOMMEND,
-    rpc("recommendations.Recommendations", "RecommendBatch", "unary"),
+    rpc(names::SERVICE, names::RECOMMEND_BATCH, "unary"),
     rpc("grpc.health.v1.Health", "Check", "unary"),
     rpc("grpc.health.v1.Health", "Watch", "server_stream"),
     rpc(
@@ -269,9 +266,9 @@ mod tests {
 
     #[test]
     fn known_methods_get_their_labels_and_anything_else_is_unknown() {
-        let recommend = method_of("/recommendations.Recommendations/Recommend");
+        let recommend = method_of(names::RECOMMEND_PATH);
         assert_eq!(recommend.grpc_type, "server_stream");
-        assert_eq!(recommend.grpc_service, "recommendations.Recommendations");
+        assert_eq!(recommend.grpc_service, names::SERVICE);
         assert_eq!(recommend.grpc_method, "Recommend");
         assert_eq!(method_of("/grpc.health.v1.Health/Check").grpc_type, "unary");
         for path in ["/x.Y/Z", "/", "", "/recommendations.Recommendations/Nope"] {

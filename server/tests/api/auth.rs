@@ -40,7 +40,7 @@ async fn with_a_token_every_rpc_that_returns_books_needs_it_and_health_does_not(
         assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
         // Kubernetes' gRPC probes cannot send a token: health answers anyway.
         let check = HealthCheckRequest {
-            service: "recommendations.Recommendations".to_owned(),
+            service: bookstream::pb::names::SERVICE.to_owned(),
         };
         let answer = health.check(with_token(check, token)).await.unwrap();
         assert_eq!(answer.into_inner().status, 1, "SERVING, {token:?}");

@@ -15,7 +15,7 @@ async fn the_health_service_reports_the_recommendations_service_serving() {
     let mut health = HealthClient::new(server.channel().await);
     let response = health
         .check(HealthCheckRequest {
-            service: "recommendations.Recommendations".into(),
+            service: bookstream::pb::names::SERVICE.into(),
         })
         .await
         .unwrap()
@@ -46,7 +46,7 @@ async fn reflection_lists_the_recommendations_service() {
         .map(|service| service.name)
         .collect();
     assert!(
-        names.contains(&"recommendations.Recommendations".to_owned()),
+        names.contains(&bookstream::pb::names::SERVICE.to_owned()),
         "{names:?}"
     );
     assert!(

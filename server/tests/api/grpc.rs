@@ -289,9 +289,8 @@ impl tonic::codec::Decoder for GarbageCodec {
 async fn a_garbage_request_body_is_refused_with_a_status_and_the_server_carries_on() {
     let server = spawn_server().await;
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-        "/recommendations.Recommendations/Recommend",
-    );
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static(bookstream::pb::names::RECOMMEND_PATH);
     // A varint that never ends, then a length far past the end of the message.
     for garbage in [vec![0x08, 0xFF, 0xFF, 0xFF], vec![0x12, 0xFF, 0x01, b'x']] {
         grpc.ready().await.unwrap();

@@ -18,7 +18,7 @@ pub(crate) async fn scrape(server: &TestServer) -> Scrape {
 
 const RECOMMEND: [(&str, &str); 3] = [
     ("grpc_type", "server_stream"),
-    ("grpc_service", "recommendations.Recommendations"),
+    ("grpc_service", bookstream::pb::names::SERVICE),
     ("grpc_method", "Recommend"),
 ];
 

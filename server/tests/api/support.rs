@@ -243,7 +243,7 @@ impl TestServer {
     /// What the gRPC health service says of the recommendations service.
     pub(crate) async fn serving_status(&self) -> ServingStatus {
         let request = HealthCheckRequest {
-            service: "recommendations.Recommendations".to_owned(),
+            service: bookstream::pb::names::SERVICE.to_owned(),
         };
         HealthClient::new(self.channel().await)
             .check(request)

@@ -12,7 +12,7 @@ use crate::support::{Store, TestServer, collect, spawn_server};
 async fn raw_messages(server: &TestServer, request: RecommendationRequest) -> Vec<bytes::Bytes> {
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     grpc.ready().await.unwrap();
-    let path = PathAndQuery::from_static("/recommendations.Recommendations/Recommend");
+    let path = PathAndQuery::from_static(bookstream::pb::names::RECOMMEND_PATH);
     let stream = grpc
         .server_streaming(tonic::Request::new(request), path, BookBytesCodec)
         .await
