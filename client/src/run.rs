@@ -6,8 +6,9 @@ use std::{path::PathBuf, time::Duration};
 use bookstream::BookRecommendation;
 use tracing::{Instrument, Span, field::Empty};
 
-mod attempt;
+pub mod attempt;
 
+pub use attempt::Break;
 use attempt::{Progress, StreamEnd, consume};
 
 use crate::{
@@ -105,7 +106,8 @@ pub enum RunError {
         requested: u64,
         received: u64,
         retries: u32,
-        cause: String,
+        #[source]
+        cause: Break,
         partial_file: Option<PathBuf>,
     },
     /// Stopped by a person (`POST /runs/{id}/cancel`); what arrived was kept.
@@ -137,7 +139,7 @@ async fn open(
             .await
         {
             Err(error) if error.is_retryable() && retries.left() => {
-                if !retries.wait(start_at, &error.to_string(), live).await {
+                if !retries.wait(start_at, &error, live).await {
                     return Ok(None);
                 }
             }
@@ -172,7 +174,12 @@ impl Retries {
 
     /// Spends one retry: waits, and doubles the next wait (up to [`MAX_BACKOFF`]).
     /// False when the run is stopped meanwhile.
-    async fn wait(&mut self, received: u64, cause: &str, live: &Live) -> bool {
+    async fn wait(
+        &mut self,
+        received: u64,
+        cause: &(dyn std::fmt::Display + Sync),
+        live: &Live,
+    ) -> bool {
         self.used += 1;
         tracing::warn!(
             retry = self.used,
@@ -244,7 +251,7 @@ pub async fn run(
         let ended = match &end {
             StreamEnd::Complete => "complete".to_owned(),
             StreamEnd::Stopped => "stopped by a person".to_owned(),
-            StreamEnd::Broken { cause, .. } => cause.clone(),
+            StreamEnd::Broken(cause) => cause.to_string(),
         };
         span.record("ended", ended.as_str());
         live.attempt_ended(AttemptRecord {
@@ -253,14 +260,14 @@ pub async fn run(
             books,
             ended,
         });
-        let (cause, retryable) = match end {
+        let cause = match end {
             StreamEnd::Complete => break None,
             StreamEnd::Stopped => break Some(Stop::Stopped),
-            StreamEnd::Broken { cause, retryable } => (cause, retryable),
+            StreamEnd::Broken(cause) => cause,
         };
         // Resume elsewhere if there is an elsewhere.
         upstream.mark_broken(&server);
-        if !(retryable && retries.left()) {
+        if !(cause.is_retryable() && retries.left()) {
             break Some(Stop::Broken(cause));
         }
         if books > 0 {
@@ -277,7 +284,7 @@ pub async fn run(
         {
             Ok(Some(attempt)) => attempt,
             Ok(None) => break Some(Stop::Stopped),
-            Err(error) => break Some(Stop::Broken(error.to_string())),
+            Err(error) => break Some(Stop::Broken(Break::Reopen(error))),
         };
     };
     let retries = retries.used;
@@ -322,7 +329,7 @@ pub async fn run(
 
 /// Why a run stopped short of its last book.
 enum Stop {
-    Broken(String),
+    Broken(Break),
     Stopped,
 }
 

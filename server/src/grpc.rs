@@ -245,14 +245,19 @@ impl From<LimitError> for Status {
 impl From<SourceError> for Status {
     fn from(error: SourceError) -> Self {
         let message = error.to_string();
-        match error {
+        match &error {
             // Another server, or this one shortly, may serve: clients resume.
             SourceError::Unavailable { .. } => Status::unavailable(message),
             SourceError::Empty { .. } => Status::failed_precondition(message),
             SourceError::UnknownUser { .. } => Status::not_found(message),
             SourceError::Inconsistent { .. } => Status::data_loss(message),
             SourceError::Failed { .. } => {
-                tracing::error!("{message}");
+                // As an error value, so the log shows its chain of sources
+                // down to the driver's own error.
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "reading the catalog failed"
+                );
                 Status::internal("reading the catalog failed; the server log has the cause")
             }
         }
@@ -322,7 +327,9 @@ mod tests {
         );
         let down = Status::from(SourceError::Unavailable {
             store: store.clone(),
-            reason: "refused".into(),
+            cause: crate::source::StoreFailure::from_error(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            )),
         });
         assert_eq!(down.code(), tonic::Code::Unavailable);
         assert!(down.message().contains(&store), "{}", down.message());

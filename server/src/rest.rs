@@ -199,7 +199,7 @@ async fn json_answer(
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
         .await
-        .map_err(|error| ApiError::Internal(error.to_string()))??;
+        .map_err(ApiError::Worker)??;
     // The place is given back once the body has gone out, not once it is built.
     let body = Body::new(crate::one_shot::HeldBody::new(Bytes::from(body), place));
     Ok(books_response("application/json", count, body))
@@ -270,8 +270,7 @@ pub async fn json_array(
         if fitting > 0 {
             body.push(b',');
         }
-        serde_json::to_writer(&mut body, &book?.view(&mut scratch))
-            .map_err(|error| ApiError::Internal(error.to_string()))?;
+        serde_json::to_writer(&mut body, &book?.view(&mut scratch)).map_err(ApiError::Json)?;
         if body.len() + 1 > limit_bytes {
             return Err(LimitError::AnswerTooLarge {
                 requested: count,
@@ -296,8 +295,12 @@ pub enum ApiError {
     Limit(#[from] LimitError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The task that built the answer stopped.
+    #[error("building the answer stopped: {0}")]
+    Worker(#[source] tokio::task::JoinError),
+    /// A book could not be written as JSON.
+    #[error("writing a book as JSON failed: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 impl IntoResponse for ApiError {
@@ -321,8 +324,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Source(SourceError::Inconsistent { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Source(SourceError::Failed { .. }) | ApiError::Internal(_) => {
-                tracing::error!("REST request failed: {self}");
+            ApiError::Source(SourceError::Failed { .. })
+            | ApiError::Worker(_)
+            | ApiError::Json(_) => {
+                // As an error value, so the log shows its chain of sources.
+                tracing::error!(
+                    error = &self as &dyn std::error::Error,
+                    "a REST request failed"
+                );
                 let body = serde_json::json!({ "error": "internal server error" });
                 return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
             }

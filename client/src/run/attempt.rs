@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bookstream::{BookRecommendation, book::BookView};
+use bookstream::{BookRecommendation, book::BookView, wire::WireError};
 use bytes::Bytes;
 use futures::FutureExt;
 use tonic::{Status, Streaming};
@@ -16,7 +16,7 @@ use super::{PREVIEW_BOOKS, RunRequest, rate};
 use crate::{
     runs::live::{self, Live},
     sink::{FileSink, SinkError},
-    upstream::is_retryable,
+    upstream::{UpstreamError, is_retryable},
 };
 
 /// How often a long run logs its progress.
@@ -31,7 +31,43 @@ pub(super) enum StreamEnd {
     /// A person stopped the run.
     Stopped,
     /// The stream broke; resuming may or may not help.
-    Broken { cause: String, retryable: bool },
+    Broken(Break),
+}
+
+/// Why a stream broke (or could not be opened again), kept as its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Break {
+    #[error("no book arrived for {}", humantime::format_duration(*.0))]
+    Stalled(Duration),
+    #[error("the server ended the stream early")]
+    EndedEarly,
+    #[error("{} ({:?})", .0.message(), .0.code())]
+    Status(#[source] Status),
+    /// A server that sends garbage cannot be trusted to resume either.
+    #[error("book {at} could not be read: {source}")]
+    Unreadable {
+        at: u64,
+        #[source]
+        source: WireError,
+    },
+    /// A server that sends the wrong book cannot be trusted to resume either.
+    #[error("the server sent book {sent} where book {expected} was expected")]
+    OutOfOrder { sent: u64, expected: u64 },
+    /// Opening the stream again failed for good.
+    #[error(transparent)]
+    Reopen(#[from] UpstreamError),
+}
+
+impl Break {
+    /// Whether resuming from the last book written may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Stalled(_) | Self::EndedEarly => true,
+            Self::Status(status) => is_retryable(status),
+            Self::Unreadable { .. } | Self::OutOfOrder { .. } => false,
+            Self::Reopen(error) => error.is_retryable(),
+        }
+    }
 }
 
 /// Writes one attempt's books into the sink until the stream ends; the
@@ -52,15 +88,7 @@ pub(super) async fn consume(
             None => tokio::select! {
                 next = tokio::time::timeout(request.idle_timeout, stream.message()) => match next {
                     Ok(next) => next,
-                    Err(_) => {
-                        return Ok(StreamEnd::Broken {
-                            cause: format!(
-                                "no book arrived for {}",
-                                humantime::format_duration(request.idle_timeout)
-                            ),
-                            retryable: true,
-                        });
-                    }
+                    Err(_) => return Ok(StreamEnd::Broken(Break::Stalled(request.idle_timeout))),
                 },
                 () = progress.live.stopped() => return Ok(StreamEnd::Stopped),
             },
@@ -68,40 +96,24 @@ pub(super) async fn consume(
         let message = match next {
             Ok(Some(message)) => message,
             Ok(None) if sink.written() == total => return Ok(StreamEnd::Complete),
-            Ok(None) => {
-                return Ok(StreamEnd::Broken {
-                    cause: "the server ended the stream early".to_owned(),
-                    retryable: true,
-                });
-            }
-            Err(status) => {
-                return Ok(StreamEnd::Broken {
-                    retryable: is_retryable(&status),
-                    cause: describe(&status),
-                });
-            }
+            Ok(None) => return Ok(StreamEnd::Broken(Break::EndedEarly)),
+            Err(status) => return Ok(StreamEnd::Broken(Break::Status(status))),
         };
         // Read in place: the fields borrow the message's bytes.
         let book = match BookView::decode(&message) {
             Ok(book) => book,
-            Err(error) => {
-                // A server that sends garbage cannot be trusted to resume either.
-                return Ok(StreamEnd::Broken {
-                    cause: format!("book {} could not be read: {error}", sink.written()),
-                    retryable: false,
-                });
+            Err(source) => {
+                return Ok(StreamEnd::Broken(Break::Unreadable {
+                    at: sink.written(),
+                    source,
+                }));
             }
         };
         if book.id != sink.written() || book.id >= total {
-            // A server that sends the wrong book cannot be trusted to resume either.
-            return Ok(StreamEnd::Broken {
-                cause: format!(
-                    "the server sent book {} where book {} was expected",
-                    book.id,
-                    sink.written()
-                ),
-                retryable: false,
-            });
+            return Ok(StreamEnd::Broken(Break::OutOfOrder {
+                sent: book.id,
+                expected: sink.written(),
+            }));
         }
         if request.echo {
             echo(&book);
@@ -165,12 +177,36 @@ impl<'a> Progress<'a> {
     }
 }
 
-fn describe(status: &Status) -> String {
-    format!("{} ({:?})", status.message(), status.code())
-}
-
 fn echo(book: &BookView<'_>) {
     let mut stdout = std::io::stdout().lock();
     // Echo is best effort: a closed stdout must not fail the run.
     let _ = writeln!(stdout, "RESPONSE={:?}", book.to_message());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_break_says_what_happened_and_whether_resuming_may_help() {
+        let stalled = Break::Stalled(Duration::from_secs(30));
+        assert!(stalled.is_retryable());
+        assert_eq!(stalled.to_string(), "no book arrived for 30s");
+        assert!(Break::EndedEarly.is_retryable());
+        let wrong = Break::OutOfOrder {
+            sent: 5,
+            expected: 3,
+        };
+        assert!(!wrong.is_retryable());
+        assert_eq!(
+            wrong.to_string(),
+            "the server sent book 5 where book 3 was expected"
+        );
+        // The status is kept as the cause, not flattened into text.
+        let draining = Break::Status(Status::unavailable("draining"));
+        assert!(draining.is_retryable());
+        let cause = std::error::Error::source(&draining).expect("the status is the source");
+        assert!(cause.downcast_ref::<Status>().is_some());
+        assert!(!Break::Status(Status::invalid_argument("no")).is_retryable());
+    }
 }

@@ -7,8 +7,12 @@
 pub enum SourceError {
     /// The store cannot be reached now, or was lost mid-stream: another
     /// server, or this one a moment later, may do better.
-    #[error("the catalog at {store} is unavailable: {reason}")]
-    Unavailable { store: String, reason: String },
+    #[error("the catalog at {store} is unavailable: {cause}")]
+    Unavailable {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
     /// The store answers but holds no catalog yet.
     #[error("the catalog at {store} has no books: run `server load --catalog {store}`")]
     Empty { store: String },
@@ -19,15 +23,101 @@ pub enum SourceError {
     #[error("the catalog at {store} is inconsistent: {detail}")]
     Inconsistent { store: String, detail: String },
     /// The store failed in a way a retry will not fix.
-    #[error("reading the catalog at {store} failed: {reason}")]
-    Failed { store: String, reason: String },
+    #[error("reading the catalog at {store} failed: {cause}")]
+    Failed {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
 }
 
 impl SourceError {
-    pub(crate) fn failed(store: &str, reason: impl ToString) -> Self {
+    pub(crate) fn failed(
+        store: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         SourceError::Failed {
             store: store.to_owned(),
-            reason: reason.to_string(),
+            cause: StoreFailure::from_error(cause),
         }
+    }
+}
+
+/// A store driver's error: said in the catalog's words (a PostgreSQL error
+/// with its SQLSTATE and a hint, say), and kept whole as the source, so the
+/// chain down to the driver reaches the log. Shared, so a `SourceError` can
+/// be cloned into every stream that meets it.
+#[derive(Debug, Clone)]
+pub struct StoreFailure {
+    described: String,
+    source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoreFailure {
+    /// `source`, described as `described`.
+    pub fn new(described: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            described,
+            source: std::sync::Arc::new(source),
+        }
+    }
+
+    /// `source`, described by its own message.
+    pub fn from_error(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(source.to_string(), source)
+    }
+
+    /// `source` with what was being done when it happened.
+    pub fn during(doing: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(format!("{doing}: {source}"), source)
+    }
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.described)
+    }
+}
+
+impl std::error::Error for StoreFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Two failures are the same if they say the same (tests compare errors).
+impl PartialEq for StoreFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.described == other.described
+    }
+}
+
+impl Eq for StoreFailure {}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_store_failure_reads_in_the_catalogs_words_and_keeps_the_drivers_error() {
+        let driver = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let error = SourceError::Unavailable {
+            store: "postgres://db/books".to_owned(),
+            cause: StoreFailure::during("no connection", driver),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the catalog at postgres://db/books is unavailable: no connection: reset by peer"
+        );
+        let cause = error.source().expect("the store failure");
+        let driver = cause.source().expect("the driver's error");
+        let driver = driver
+            .downcast_ref::<std::io::Error>()
+            .expect("kept as its own type");
+        assert_eq!(driver.kind(), std::io::ErrorKind::ConnectionReset);
+        // Clones share the cause and compare equal.
+        assert_eq!(error.clone(), error);
     }
 }

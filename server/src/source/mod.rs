@@ -15,7 +15,7 @@ use std::ops::Range;
 use bookstream::book::BookPage;
 use prometheus_client::metrics::histogram::Histogram;
 
-pub use error::SourceError;
+pub use error::{SourceError, StoreFailure};
 pub use spec::CatalogSpec;
 pub use stream::BookStream;
 

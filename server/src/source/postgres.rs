@@ -11,7 +11,10 @@ use deadpool_postgres::{
 use futures::{TryStreamExt, future::BoxFuture};
 use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
 
-use super::{ANY_LIST_SQL, SourceError, page_for, spec::PostgresUrl, stored, stream::PageReader};
+use super::{
+    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, spec::PostgresUrl, stored,
+    stream::PageReader,
+};
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
@@ -122,14 +125,14 @@ impl PostgresStore {
         let statement = client
             .prepare_cached(LIST_LENGTH_SQL)
             .await
-            .map_err(|error| self.error(&error))?;
+            .map_err(|error| self.error(error))?;
         let row = client
             .query_opt(&statement, &[&user])
             .await
-            .map_err(|error| self.error(&error))?;
+            .map_err(|error| self.error(error))?;
         match row {
             Some(row) => {
-                let length: i64 = row.try_get(0).map_err(|error| self.error(&error))?;
+                let length: i64 = row.try_get(0).map_err(|error| self.error(error))?;
                 Ok(Some(u64::try_from(length).unwrap_or(0)))
             }
             None => self.check_with(client).await.map(|()| None),
@@ -158,7 +161,7 @@ impl PostgresStore {
             .query_one(ANY_LIST_SQL, &[])
             .await
             .and_then(|row| row.try_get(0))
-            .map_err(|error| self.error(&error))?;
+            .map_err(|error| self.error(error))?;
         if any {
             Ok(())
         } else {
@@ -175,10 +178,10 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Client, SourceError> {
         self.inner.pool.get().await.map_err(|error| match error {
-            PoolError::Backend(error) => self.error(&error),
+            PoolError::Backend(error) => self.error(error),
             other => SourceError::Unavailable {
                 store: self.name().to_owned(),
-                reason: other.to_string(),
+                cause: StoreFailure::from_error(other),
             },
         })
     }
@@ -197,7 +200,7 @@ impl PostgresStore {
         from: i64,
         limit: i64,
     ) -> Result<BookPage, SourceError> {
-        let fail = |error: tokio_postgres::Error| self.error(&error);
+        let fail = |error: tokio_postgres::Error| self.error(error);
         let statement = client.prepare_cached(PAGE_SQL).await.map_err(fail)?;
         let parameters: [&(dyn ToSql + Sync); 3] = [&user_id, &from, &limit];
         let rows = client
@@ -233,15 +236,16 @@ impl PostgresStore {
 
     /// The driver's error in the catalog's words: a missing table means
     /// nothing was loaded yet; a lost or refused connection, come back later.
-    fn error(&self, error: &tokio_postgres::Error) -> SourceError {
+    fn error(&self, error: tokio_postgres::Error) -> SourceError {
         let store = self.name().to_owned();
-        let reason = describe(error);
-        match error.as_db_error().map(|db| db.code()) {
-            Some(&SqlState::UNDEFINED_TABLE) => SourceError::Empty { store },
-            Some(code) if is_unavailable(code) => SourceError::Unavailable { store, reason },
-            Some(_) => SourceError::Failed { store, reason },
+        let code = error.as_db_error().map(|db| db.code().clone());
+        let cause = StoreFailure::new(describe(&error), error);
+        match code {
+            Some(SqlState::UNDEFINED_TABLE) => SourceError::Empty { store },
+            Some(code) if is_unavailable(&code) => SourceError::Unavailable { store, cause },
+            Some(_) => SourceError::Failed { store, cause },
             // Not the database's answer: the connection itself failed.
-            None => SourceError::Unavailable { store, reason },
+            None => SourceError::Unavailable { store, cause },
         }
     }
 }

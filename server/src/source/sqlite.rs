@@ -13,7 +13,7 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{ANY_LIST_SQL, SourceError, page_for, stored, stream::PageReader};
+use super::{ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, stored, stream::PageReader};
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
@@ -112,7 +112,7 @@ impl SqliteStore {
                         .query_row(params![user], |row| row.get(0))
                         .optional()
                 })
-                .map_err(|error| store.error(&error))?;
+                .map_err(|error| store.error(error))?;
             match length {
                 Some(length) => Ok(u64::try_from(length).unwrap_or(0)),
                 None => {
@@ -134,7 +134,7 @@ impl SqliteStore {
     fn check_on(&self, connection: &Connection) -> Result<(), SourceError> {
         let any: bool = connection
             .query_row(ANY_LIST_SQL, [], |row| row.get(0))
-            .map_err(|error| self.error(&error))?;
+            .map_err(|error| self.error(error))?;
         if any { Ok(()) } else { Err(self.empty()) }
     }
 
@@ -157,7 +157,10 @@ impl SqliteStore {
             work(&connection)
         })
         .await
-        .map_err(|error| SourceError::failed(self.name(), format!("the reader stopped: {error}")))?
+        .map_err(|error| SourceError::Failed {
+            store: self.name().to_owned(),
+            cause: StoreFailure::during("the reader stopped", error),
+        })?
     }
 
     /// A connection from the pool, waiting a moment for one if all are busy.
@@ -167,7 +170,7 @@ impl SqliteStore {
             .get()
             .map_err(|error| SourceError::Unavailable {
                 store: self.name().to_owned(),
-                reason: format!("no connection: {error}"),
+                cause: StoreFailure::during("no connection", error),
             })
     }
 
@@ -178,7 +181,7 @@ impl SqliteStore {
         from: i64,
         limit: i64,
     ) -> Result<BookPage, SourceError> {
-        let fail = |error: rusqlite::Error| self.error(&error);
+        let fail = |error: rusqlite::Error| self.error(error);
         let mut statement = connection.prepare_cached(PAGE_SQL).map_err(fail)?;
         let mut rows = statement
             .query(params![user_id, from, limit])
@@ -230,9 +233,9 @@ impl SqliteStore {
 
     /// SQLite's error in the catalog's words: a missing table means nothing
     /// was loaded yet; a busy or unreadable file means come back later.
-    fn error(&self, error: &rusqlite::Error) -> SourceError {
+    fn error(&self, error: rusqlite::Error) -> SourceError {
         let store = self.name().to_owned();
-        if let rusqlite::Error::SqliteFailure(failure, message) = error {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &error {
             if message
                 .as_deref()
                 .is_some_and(|message| message.starts_with("no such table"))
@@ -248,13 +251,13 @@ impl SqliteStore {
             ) {
                 return SourceError::Unavailable {
                     store,
-                    reason: describe(error),
+                    cause: StoreFailure::new(describe(&error), error),
                 };
             }
         }
         SourceError::Failed {
             store,
-            reason: describe(error),
+            cause: StoreFailure::new(describe(&error), error),
         }
     }
 }
@@ -292,8 +295,9 @@ impl PageReader for StreamReader {
                 reader.read_page_on(connection, user, from, limit)
             })
             .await
-            .map_err(|error| {
-                SourceError::failed(store.name(), format!("the reader stopped: {error}"))
+            .map_err(|error| SourceError::Failed {
+                store: store.name().to_owned(),
+                cause: StoreFailure::during("the reader stopped", error),
             })?
         })
     }

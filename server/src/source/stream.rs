@@ -300,10 +300,13 @@ impl Stream for PagedBooks {
             let page = match read {
                 Ok(Ok(page)) => self.accept(&page).map(|()| page),
                 Ok(Err(error)) => Err(error),
-                Err(join_error) => Err(SourceError::failed(
-                    self.reader.store(),
-                    format!("the page reader stopped: {join_error}"),
-                )),
+                Err(join_error) => Err(SourceError::Failed {
+                    store: self.reader.store().to_owned(),
+                    cause: super::error::StoreFailure::during(
+                        "the page reader stopped",
+                        join_error,
+                    ),
+                }),
             };
             match page {
                 Ok(page) => {
