@@ -29,7 +29,7 @@ use maud::html;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::{answer::Answer, guard, page};
+use crate::{answer::Answer, guard, webpage};
 
 /// Routes that answer without the token: probes, scrapers and the login itself.
 const OPEN_ROUTES: [&str; 4] = ["/health", "/metrics", "/login", "/favicon.ico"];
@@ -157,7 +157,7 @@ fn host_name(host: &str) -> &str {
 /// The middleware in front of every route.
 pub async fn check(State(access): State<Access>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let html = page::wants_html(headers);
+    let html = webpage::wants_html(headers);
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -271,7 +271,7 @@ fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
             button type="submit" { "Sign in" }
         }
     };
-    (status, Html(page::layout("Sign in", body).into_string())).into_response()
+    (status, Html(webpage::layout("Sign in", body).into_string())).into_response()
 }
 
 /// `POST /login`: checks the token and sets the session cookie.

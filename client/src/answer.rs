@@ -10,9 +10,9 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    page,
-    run::{RunError, RunReport},
+    run::{RunError, RunSummary},
     upstream::UpstreamError,
+    webpage,
 };
 
 /// Renders answers in the caller's preferred form.
@@ -26,7 +26,7 @@ pub(crate) struct Answer {
 
 impl Answer {
     /// A run that wrote every book (JSON callers wait for it; browsers watch it live).
-    pub(crate) fn success(&self, run_id: u64, report: &RunReport) -> Response {
+    pub(crate) fn success(&self, run_id: u64, report: &RunSummary) -> Response {
         Json(json!({
             "run_id": run_id,
             "report": format!("/runs/{run_id}"),
@@ -125,7 +125,7 @@ impl Answer {
         arrived: Option<Arrived<'_>>,
     ) -> Response {
         if self.html {
-            let page = page::failure(
+            let page = webpage::failure(
                 title,
                 message,
                 arrived.map(|arrived| arrived.received),

@@ -11,13 +11,13 @@ pub mod discovery;
 pub mod guard;
 pub mod input;
 pub mod metrics;
-pub mod page;
 pub mod run;
 pub mod runs;
 pub mod sink;
 pub mod tls;
 pub mod trigger;
 pub mod upstream;
+pub mod webpage;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 

@@ -53,7 +53,7 @@ pub struct RunRequest {
 /// A run that delivered every book the server had for it into the output
 /// file: `requested` of them, or all of the user's list when it is shorter.
 #[derive(Debug, Clone)]
-pub struct RunReport {
+pub struct RunSummary {
     pub user_id: u64,
     /// The n of `GET /{n}`.
     pub requested: u64,
@@ -66,7 +66,7 @@ pub struct RunReport {
     pub preview: Vec<BookRecommendation>,
 }
 
-impl RunReport {
+impl RunSummary {
     pub fn books_per_second(&self) -> f64 {
         rate(self.received, self.elapsed)
     }
@@ -204,7 +204,7 @@ pub async fn run(
     upstream: &Upstream,
     request: &RunRequest,
     live: &Live,
-) -> Result<RunReport, RunError> {
+) -> Result<RunSummary, RunError> {
     let mut progress = Progress::new(request.count, live);
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
@@ -293,7 +293,7 @@ pub async fn run(
     let Some(stop) = stopped_by else {
         // fsync and rename can take a while on a large file; keep them off the async workers.
         let file = finish(move || sink.commit()).await?;
-        return Ok(RunReport {
+        return Ok(RunSummary {
             user_id: request.user_id,
             requested: request.count,
             received,

@@ -24,8 +24,7 @@ use crate::{
     answer::Answer,
     input::{self, InputError},
     metrics::ClientMetrics,
-    page,
-    run::{self, RunError, RunReport, RunRequest},
+    run::{self, RunError, RunRequest, RunSummary},
     runs::{
         self, Runs,
         record::{RunSettings, millis},
@@ -33,6 +32,7 @@ use crate::{
     },
     sink::Format,
     upstream::Upstream,
+    webpage,
 };
 
 /// Everything a trigger needs; shared by all requests.
@@ -109,7 +109,7 @@ pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
 async fn index(State(state): State<AppState>) -> Html<String> {
     let settings = &state.settings;
     Html(
-        page::index(page::IndexInfo {
+        webpage::index(webpage::IndexInfo {
             server: &settings.upstream.endpoints(),
             output: &settings.output,
             format: settings.format.name(),
@@ -126,7 +126,7 @@ async fn trigger(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let mut answer = Answer {
-        html: page::wants_html(&headers),
+        html: webpage::wants_html(&headers),
         run_id: None,
         requested: None,
     };
@@ -208,7 +208,7 @@ fn run_settings(settings: &TriggerSettings) -> RunSettings {
 /// to the trigger, never a file or a run.
 async fn not_found(headers: HeaderMap) -> Response {
     Answer {
-        html: page::wants_html(&headers),
+        html: webpage::wants_html(&headers),
         run_id: None,
         requested: None,
     }
@@ -264,7 +264,7 @@ fn parse_request(
 /// The end of a run, once: its log line (inside the run's span, which
 /// carries run id, user, n and trace id) and its metrics.
 fn account(
-    outcome: &Result<RunReport, RunError>,
+    outcome: &Result<RunSummary, RunError>,
     elapsed: Duration,
     metrics: Option<&ClientMetrics>,
 ) {

@@ -15,19 +15,20 @@ use tonic::{Request, Response, Status, metadata::MetadataValue};
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
+    answer_log::AnswerLog,
     deadline,
     limits::{LimitError, Limits},
     metrics::Metrics,
     one_shot::OneShotGate,
-    source::{BookStream, Books, Catalog, SourceError, stream::Report},
-    streams::{Counted, SHUTTING_DOWN, ShutdownItem, StreamGauge},
+    source::{BookStream, Books, Catalog, SourceError},
+    streams::{SHUTTING_DOWN, ShutdownItem, StreamGauge, Supervised},
     work,
 };
 
 /// The stream handed to h2: books are produced only as flow control asks for
 /// them, so memory stays flat for any count, and dropping the stream when the
 /// caller leaves stops the work, reads from a store included.
-pub type RecommendStream = Counted<
+pub type RecommendStream = Supervised<
     stream::Map<BookStream, fn(Result<OutgoingBook, SourceError>) -> Result<OutgoingBook, Status>>,
 >;
 
@@ -89,10 +90,10 @@ impl Recommendations for RecommendationService {
                 .catalog
                 .books(user_id, ranks)
                 .await?
-                .reporting(Report::new("grpc", &self.metrics, &span, started));
+                .logged(AnswerLog::new("grpc", &self.metrics, &span, started));
             let books = stream.map(to_status as fn(_) -> _);
             Ok(with_count(
-                Response::new(Counted::new(books, permit).with_deadline(deadline)),
+                Response::new(Supervised::new(books, permit).with_deadline(deadline)),
                 count,
             ))
         }
@@ -119,7 +120,7 @@ impl Recommendations for RecommendationService {
                 .catalog
                 .books(user_id, ranks)
                 .await?
-                .reporting(Report::new("batch", &self.metrics, &span, started));
+                .logged(AnswerLog::new("batch", &self.metrics, &span, started));
             let limit_bytes = self.limits.max_message_bytes;
             // Building a large answer is CPU work; keep it off the async workers.
             let answer = work::off_the_workers(batch(stream, count, limit_bytes))

@@ -5,6 +5,7 @@
 //! Tests and embedders call [`Server::bind`] with port 0, read the bound
 //! addresses, then [`Server::serve`] until their shutdown future completes.
 
+pub mod answer_log;
 pub mod auth;
 pub mod config;
 pub mod deadline;

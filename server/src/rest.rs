@@ -29,13 +29,14 @@ mod ndjson;
 pub use ndjson::{NdjsonChunks, NdjsonError};
 
 use crate::{
+    answer_log::AnswerLog,
     auth::{self, TokenCheck},
     health::CatalogHealth,
     limits::{LimitError, Limits},
     metrics::{self, Metrics, ServerMetrics},
     one_shot::OneShotGate,
-    source::{BookStream, Books, Catalog, SourceError, stream::Report},
-    streams::{Counted, StreamGauge},
+    source::{BookStream, Books, Catalog, SourceError},
+    streams::{StreamGauge, Supervised},
     work,
 };
 
@@ -194,7 +195,7 @@ async fn json_answer(
         .catalog
         .books(query.user_id, ranks)
         .await?
-        .reporting(Report::new("json", &state.metrics, span, started));
+        .logged(AnswerLog::new("json", &state.metrics, span, started));
     let limit_bytes = state.limits.max_message_bytes;
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
@@ -232,8 +233,8 @@ async fn ndjson_answer(
         .catalog
         .books(query.user_id, ranks)
         .await?
-        .reporting(Report::new("ndjson", &state.metrics, span, started));
-    let body = Body::from_stream(Counted::new(NdjsonChunks::new(stream), permit));
+        .logged(AnswerLog::new("ndjson", &state.metrics, span, started));
+    let body = Body::from_stream(Supervised::new(NdjsonChunks::new(stream), permit));
     Ok(books_response("application/x-ndjson", count, body))
 }
 

@@ -99,7 +99,7 @@ pub const SHUTTING_DOWN: &str = "the server is shutting down; resume elsewhere";
 /// A stream that holds its permit: when h2 or hyper drop the response body
 /// (done, or the caller went away), the permit goes with it.
 #[derive(Debug)]
-pub struct Counted<S> {
+pub struct Supervised<S> {
     inner: S,
     permit: StreamPermit,
     deadline: Option<Instant>,
@@ -107,7 +107,7 @@ pub struct Counted<S> {
     said_goodbye: bool,
 }
 
-impl<S> Counted<S> {
+impl<S> Supervised<S> {
     pub fn new(inner: S, permit: StreamPermit) -> Self {
         Self {
             inner,
@@ -137,7 +137,7 @@ impl<S> Counted<S> {
     }
 }
 
-impl<S> Stream for Counted<S>
+impl<S> Stream for Supervised<S>
 where
     S: Stream + Unpin,
     S::Item: ShutdownItem,
@@ -184,7 +184,7 @@ mod tests {
         use futures::StreamExt;
         let gauge = StreamGauge::new(4);
         let past = Instant::now();
-        let counted = Counted::new(
+        let counted = Supervised::new(
             futures::stream::iter((0..).map(Ok)),
             gauge.try_start().unwrap(),
         )
@@ -198,7 +198,7 @@ mod tests {
     fn ending_all_streams_gives_each_one_last_word_then_ends_it() {
         use futures::StreamExt;
         let gauge = StreamGauge::new(4);
-        let mut counted = Counted::new(
+        let mut counted = Supervised::new(
             futures::stream::iter((0..).map(Ok)),
             gauge.try_start().unwrap(),
         );

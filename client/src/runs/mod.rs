@@ -32,7 +32,7 @@ use record::{Outcome, RunRecord, RunSettings};
 use samples::TICK_MS;
 
 use crate::{
-    run::{self, RunError, RunReport, RunRequest},
+    run::{self, RunError, RunRequest, RunSummary},
     sink::partial_path,
     upstream::Upstream,
 };
@@ -169,8 +169,8 @@ impl Runs {
         settings: RunSettings,
         upstream: Upstream,
         span: tracing::Span,
-        on_end: impl FnOnce(&Result<RunReport, RunError>) + Send + 'static,
-    ) -> tokio::task::JoinHandle<Result<RunReport, RunError>> {
+        on_end: impl FnOnce(&Result<RunSummary, RunError>) + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<RunSummary, RunError>> {
         let (live, start) = self.begin(id, &request, settings);
         let runs = self.clone();
         tokio::spawn(tracing::Instrument::instrument(
@@ -220,7 +220,7 @@ impl Runs {
 
     /// Makes run `id` a run that ended as `result` says; gives its record,
     /// for the history.
-    fn finish(&self, id: u64, result: &Result<RunReport, RunError>) -> Option<Arc<RunRecord>> {
+    fn finish(&self, id: u64, result: &Result<RunSummary, RunError>) -> Option<Arc<RunRecord>> {
         // It stays running until its record replaces it: a page asked for
         // meanwhile finds one or the other.
         let (live, start) = self
@@ -505,7 +505,7 @@ mod tests {
         for id in 1..=20 {
             let file = PathBuf::from(format!("books-{id}.txt"));
             runs.begin(id, &request(), settings());
-            let report = RunReport {
+            let report = RunSummary {
                 user_id: 1,
                 requested: 10,
                 received: 10,

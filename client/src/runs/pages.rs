@@ -13,12 +13,12 @@ use super::{
     live::Snapshot,
     record::{Outcome, RunRecord},
 };
-use crate::page;
+use crate::webpage;
 
 /// A running run: its progress as of `snapshot`, updated live.
 pub fn live(record: &RunRecord, snapshot: &Snapshot) -> Markup {
     let id = record.id;
-    page::layout_with_head(
+    webpage::layout_with_head(
         &format!("Run {id}: running"),
         html! {
             // Without JavaScript the page reloads itself until the run has ended.
@@ -74,7 +74,7 @@ const LIVE_SCRIPT: &str = r#"
 pub fn finished(record: &RunRecord) -> Markup {
     let id = record.id;
     let outcome = record.outcome;
-    page::layout(
+    webpage::layout(
         &format!("Run {id}: {}", outcome.name()),
         html! {
             h1 .{ "outcome-" (outcome.name()) } {
@@ -146,7 +146,7 @@ pub fn finished(record: &RunRecord) -> Markup {
 
 /// Every run, newest first.
 pub fn list(runs: &[RunRecord]) -> Markup {
-    page::layout(
+    webpage::layout(
         "Runs",
         html! {
             h1 { "Runs" }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::live::Live;
 use super::record::{Outcome, RunRecord, RunSettings, millis, rfc3339};
 use super::written;
-use crate::run::{RunError, RunReport, RunRequest, rate};
+use crate::run::{RunError, RunRequest, RunSummary, rate};
 
 /// Run `id` of `request`, just started.
 pub(super) fn started(id: u64, request: &RunRequest, settings: RunSettings) -> RunRecord {
@@ -55,7 +55,7 @@ pub(super) fn now(start: &RunRecord, live: &Live) -> RunRecord {
 pub(super) fn ended(
     start: &RunRecord,
     live: &Live,
-    result: &Result<RunReport, RunError>,
+    result: &Result<RunSummary, RunError>,
 ) -> RunRecord {
     let mut record = now(start, live);
     let measured = match result {

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::io::ReaderStream;
 
 use super::{FileGone, RunView, Runs, StopError, live::Snapshot, pages, record::RunRecord};
-use crate::page;
+use crate::webpage;
 
 /// The routes, on any state the runs can be taken from.
 pub fn routes<S>() -> Router<S>
@@ -81,7 +81,7 @@ impl IntoResponse for Failure {
             return (
                 status,
                 retry_after,
-                Html(page::failure(title, &message, None, None).into_string()),
+                Html(webpage::failure(title, &message, None, None).into_string()),
             )
                 .into_response();
         }
@@ -123,7 +123,7 @@ async fn list(
     if query.format.as_deref() == Some("csv") {
         return csv(&records);
     }
-    if page::wants_html(&headers) {
+    if webpage::wants_html(&headers) {
         return Html(pages::list(&records).into_string()).into_response();
     }
     Json(records.iter().map(RunRecord::summary).collect::<Vec<_>>()).into_response()
@@ -186,7 +186,7 @@ async fn report(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let html = page::wants_html(&headers);
+    let html = webpage::wants_html(&headers);
     let id = run_id(&id, html)?;
     let view = view(&runs, id, html)?;
     if html {
@@ -256,7 +256,7 @@ async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let html = page::wants_html(&headers) || is_form(&headers);
+    let html = webpage::wants_html(&headers) || is_form(&headers);
     if let Some(reason) = crate::guard::cross_site(&headers) {
         return Err(Failure {
             error: RunsError::CrossSite(reason),
@@ -291,7 +291,7 @@ async fn file(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let html = page::wants_html(&headers);
+    let html = webpage::wants_html(&headers);
     let id = run_id(&id, html)?;
     let fail = |error| Failure { error, html };
     let (path, opened) = runs.file(id).map_err(|reason| match reason {

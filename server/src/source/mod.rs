@@ -21,7 +21,9 @@ pub use stream::BookStream;
 
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
-use stream::{PagedBooks, Report};
+use stream::PagedBooks;
+
+use crate::answer_log::AnswerLog;
 
 /// Whether a store holds any list at all: one that holds none has nothing to serve.
 const ANY_LIST_SQL: &str = "SELECT EXISTS (SELECT 1 FROM recommendation_lists WHERE length > 0)";
@@ -75,13 +77,13 @@ pub struct Books {
 }
 
 impl Books {
-    /// The same books, with the count in `report`'s span now and the stream
-    /// reported once it is dropped.
-    pub fn reporting(self, report: Report) -> Self {
-        report.span().record("count", self.count);
+    /// The same books, with the count in `log`'s span now and the answer
+    /// logged once the stream is dropped.
+    pub fn logged(self, log: AnswerLog) -> Self {
+        log.span().record("count", self.count);
         Self {
             count: self.count,
-            stream: self.stream.reporting(report),
+            stream: self.stream.logged(log),
         }
     }
 }

@@ -21,7 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio::task::JoinHandle;
 
 use super::SourceError;
-use crate::metrics::Metrics;
+use crate::answer_log::{AnswerLog, Ended};
 
 /// Reads pages of one store by keyset.
 pub trait PageReader: Send + Sync + 'static {
@@ -38,54 +38,18 @@ pub trait PageReader: Send + Sync + 'static {
 }
 
 /// The books of one request, in rank order. It counts the books it yields
-/// and, once dropped, reports them (see [`Report`]): once per request,
-/// never per book.
+/// and, once dropped, tells its [`AnswerLog`]: once per request, never per
+/// book.
 pub struct BookStream {
     source: Source,
     sent: u64,
     ended: Option<Ended>,
-    report: Option<Report>,
+    log: Option<AnswerLog>,
 }
 
 enum Source {
     Generated { user_id: u64, ids: Range<u64> },
     Paged(PagedBooks),
-}
-
-/// How a stream ended, if it got to its end.
-enum Ended {
-    Complete,
-    Failed(String),
-}
-
-/// Who is told about a stream when it is done: the metrics, under its
-/// transport, and the log, in the request's span.
-pub struct Report {
-    transport: &'static str,
-    metrics: Metrics,
-    span: tracing::Span,
-    started: Instant,
-}
-
-impl Report {
-    /// `started` is when the request arrived, so the logged time covers the whole answer.
-    pub fn new(
-        transport: &'static str,
-        metrics: &Metrics,
-        span: &tracing::Span,
-        started: Instant,
-    ) -> Self {
-        Self {
-            transport,
-            metrics: metrics.clone(),
-            span: span.clone(),
-            started,
-        }
-    }
-
-    pub(super) fn span(&self) -> &tracing::Span {
-        &self.span
-    }
 }
 
 impl BookStream {
@@ -102,13 +66,13 @@ impl BookStream {
             source,
             sent: 0,
             ended: None,
-            report: None,
+            log: None,
         }
     }
 
-    /// Reports this stream to `report` once it is dropped.
-    pub fn reporting(mut self, report: Report) -> Self {
-        self.report = Some(report);
+    /// Tells `log` how this stream ended once it is dropped.
+    pub fn logged(mut self, log: AnswerLog) -> Self {
+        self.log = Some(log);
         self
     }
 }
@@ -146,30 +110,9 @@ impl Stream for BookStream {
 
 impl Drop for BookStream {
     fn drop(&mut self) {
-        let Some(report) = self.report.take() else {
-            return;
-        };
-        if let Some(metrics) = &report.metrics {
-            metrics.count_books(report.transport, self.sent);
-        }
-        let outcome = match &self.ended {
-            Some(Ended::Complete) => "complete",
-            Some(Ended::Failed(_)) => "failed",
-            // Dropped before its end: the caller left, its deadline passed, or the server is shutting down.
-            None => "stopped early",
-        };
-        report.span.record("books", self.sent);
-        let elapsed_ms = report.started.elapsed().as_millis() as u64;
-        let transport = report.transport;
-        match &self.ended {
-            Some(Ended::Failed(cause)) => tracing::warn!(
-                parent: &report.span, books = self.sent, elapsed_ms, outcome, transport,
-                "books sent: {cause}"
-            ),
-            _ => tracing::info!(
-                parent: &report.span, books = self.sent, elapsed_ms, outcome, transport,
-                "books sent"
-            ),
+        if let Some(log) = self.log.take() {
+            let ended = self.ended.take().unwrap_or(Ended::StoppedEarly);
+            log.ended(self.sent, &ended);
         }
     }
 }
