@@ -112,3 +112,13 @@ fn the_cap_fits_the_listeners_into_the_descriptor_limit() {
     assert_eq!(fitted as u64, (limit - 100) / 2);
     assert_eq!(fit_to_descriptors(5, 2, 100), 5);
 }
+
+#[test]
+fn closed_connections_do_not_linger_in_the_queue() {
+    let (gate, _closed) = gate(1000);
+    let admissions: Vec<Admission> = (0..100).map(|_| gate.admit().expect("room")).collect();
+    drop(admissions);
+    assert_eq!(gate.open(), 0);
+    let waiting = gate.state.lock().expect("not poisoned").waiting.len();
+    assert!(waiting <= 16, "{waiting} finished connections still queued");
+}
