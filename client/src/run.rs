@@ -7,14 +7,15 @@ use bookstream::BookRecommendation;
 use tracing::{Instrument, Span, field::Empty};
 
 pub mod attempt;
+pub mod seams;
 
 pub use attempt::Break;
 use attempt::{Progress, StreamEnd, consume};
+pub use seams::{AttemptRecord, Observer, Opened, Opener, PROGRESS_EVERY};
 
 use crate::{
-    runs::{live::Live, record::AttemptRecord},
     sink::{FileSink, Format, SinkError},
-    upstream::{Attempt, Upstream, UpstreamError},
+    upstream::UpstreamError,
 };
 
 /// Books shown on the result page.
@@ -126,20 +127,20 @@ pub enum RunError {
 /// while the run's retries last.
 /// Opens the stream from book `start_at`, retrying unreachable servers
 /// while the run's retries last; `None` when the run is stopped meanwhile.
-async fn open(
-    upstream: &Upstream,
+async fn open<U: Opener>(
+    upstream: &U,
     request: &RunRequest,
     start_at: u64,
     retries: &mut Retries,
-    live: &Live,
-) -> Result<Option<Attempt>, UpstreamError> {
+    observer: &impl Observer,
+) -> Result<Option<Opened<U::Stream, U::Server>>, UpstreamError> {
     loop {
         match upstream
-            .recommend(request.user_id, request.count, start_at)
+            .open(request.user_id, request.count, start_at)
             .await
         {
             Err(error) if error.is_retryable() && retries.left() => {
-                if !retries.wait(start_at, &error, live).await {
+                if !retries.wait(start_at, &error, observer).await {
                     return Ok(None);
                 }
             }
@@ -178,7 +179,7 @@ impl Retries {
         &mut self,
         received: u64,
         cause: &(dyn std::fmt::Display + Sync),
-        live: &Live,
+        observer: &impl Observer,
     ) -> bool {
         self.used += 1;
         tracing::warn!(
@@ -190,7 +191,7 @@ impl Retries {
         );
         let waited = tokio::select! {
             () = tokio::time::sleep(self.backoff) => true,
-            () = live.stopped() => false,
+            () = observer.stopped() => false,
         };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         waited
@@ -200,16 +201,16 @@ impl Retries {
 /// Streams `request.count` books from `upstream` into `request.output`,
 /// resuming a broken stream after the last book written, so that the file of
 /// a run with retries is byte for byte the file of an unbroken run.
-pub async fn run(
-    upstream: &Upstream,
+pub async fn run<U: Opener, O: Observer>(
+    upstream: &U,
     request: &RunRequest,
-    live: &Live,
+    observer: &O,
 ) -> Result<RunSummary, RunError> {
-    let mut progress = Progress::new(request.count, live);
+    let mut progress = Progress::new(request.count, observer);
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
     let mut span = attempt_span(0);
-    let opened = open(upstream, request, 0, &mut retries, live)
+    let opened = open(upstream, request, 0, &mut retries, observer)
         .instrument(span.clone())
         .await
         .map_err(|source| RunError::Upstream {
@@ -229,24 +230,25 @@ pub async fn run(
     let mut total = request.count;
     let stopped_by = loop {
         let written_before = sink.written();
-        let Attempt {
+        let Opened {
             stream,
             server,
+            url,
             count,
         } = attempt;
         // Completeness is judged by what the server announced: a user's list
         // may be shorter than n. This attempt started at `written_before`.
         if let Some(count) = count {
             total = written_before.saturating_add(count).min(request.count);
-            live.expected(total);
+            observer.expected(total);
         }
-        span.record("server", server.url());
-        live.attempt_started(server.url());
+        span.record("server", url.as_str());
+        observer.attempt_started(&url);
         let end = consume(stream, &mut sink, total, request, &mut progress)
             .instrument(span.clone())
             .await?;
         let books = sink.written() - written_before;
-        live.received(sink.written());
+        observer.received(sink.written());
         span.record("books", books);
         let ended = match &end {
             StreamEnd::Complete => "complete".to_owned(),
@@ -254,8 +256,8 @@ pub async fn run(
             StreamEnd::Broken(cause) => cause.to_string(),
         };
         span.record("ended", ended.as_str());
-        live.attempt_ended(AttemptRecord {
-            server: server.url().to_owned(),
+        observer.attempt_ended(AttemptRecord {
+            server: url,
             first_rank: written_before,
             books,
             ended,
@@ -274,11 +276,11 @@ pub async fn run(
             // The stream made progress: the server was fine, start the waits afresh.
             retries.progress_made();
         }
-        if !retries.wait(sink.written(), &cause, live).await {
+        if !retries.wait(sink.written(), &cause, observer).await {
             break Some(Stop::Stopped);
         }
         span = attempt_span(sink.written());
-        attempt = match open(upstream, request, sink.written(), &mut retries, live)
+        attempt = match open(upstream, request, sink.written(), &mut retries, observer)
             .instrument(span.clone())
             .await
         {
@@ -354,3 +356,6 @@ async fn finish(
         Err(join_error) => Err(SinkError::Write(std::io::Error::other(join_error))),
     }
 }
+
+#[cfg(test)]
+mod tests;

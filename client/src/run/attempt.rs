@@ -9,12 +9,14 @@ use std::{
 
 use bookstream::{BookRecommendation, book::BookView, wire::WireError};
 use bytes::Bytes;
-use futures::FutureExt;
-use tonic::{Status, Streaming};
+use futures::{FutureExt, Stream, StreamExt};
+use tonic::Status;
 
-use super::{PREVIEW_BOOKS, RunRequest, rate};
+use super::{
+    PREVIEW_BOOKS, RunRequest, rate,
+    seams::{Observer, PROGRESS_EVERY},
+};
 use crate::{
-    runs::live::{self, Live},
     sink::{FileSink, SinkError},
     upstream::{UpstreamError, is_retryable},
 };
@@ -72,32 +74,32 @@ impl Break {
 
 /// Writes one attempt's books into the sink until the stream ends; the
 /// result is complete once `total` books are in the sink.
-pub(super) async fn consume(
-    mut stream: Streaming<Bytes>,
+pub(super) async fn consume<O: Observer>(
+    mut stream: impl Stream<Item = Result<Bytes, Status>> + Unpin,
     sink: &mut FileSink,
     total: u64,
     request: &RunRequest,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress<'_, O>,
 ) -> Result<StreamEnd, SinkError> {
     loop {
         // A book already buffered is taken at once; only a wait arms the
         // timer (and listens for a stop), so neither costs anything while
         // books flow.
-        let next = match stream.message().now_or_never() {
+        let next = match stream.next().now_or_never() {
             Some(next) => next,
             None => tokio::select! {
-                next = tokio::time::timeout(request.idle_timeout, stream.message()) => match next {
+                next = tokio::time::timeout(request.idle_timeout, stream.next()) => match next {
                     Ok(next) => next,
                     Err(_) => return Ok(StreamEnd::Broken(Break::Stalled(request.idle_timeout))),
                 },
-                () = progress.live.stopped() => return Ok(StreamEnd::Stopped),
+                () = progress.observer.stopped() => return Ok(StreamEnd::Stopped),
             },
         };
         let message = match next {
-            Ok(Some(message)) => message,
-            Ok(None) if sink.written() == total => return Ok(StreamEnd::Complete),
-            Ok(None) => return Ok(StreamEnd::Broken(Break::EndedEarly)),
-            Err(status) => return Ok(StreamEnd::Broken(Break::Status(status))),
+            Some(Ok(message)) => message,
+            None if sink.written() == total => return Ok(StreamEnd::Complete),
+            None => return Ok(StreamEnd::Broken(Break::EndedEarly)),
+            Some(Err(status)) => return Ok(StreamEnd::Broken(Break::Status(status))),
         };
         // Read in place: the fields borrow the message's bytes.
         let book = match BookView::decode(&message) {
@@ -127,43 +129,43 @@ pub(super) async fn consume(
 }
 
 /// What a run shows while it goes: the first books, the live counters
-/// (every [`live::PROGRESS_EVERY`] books), and a log line now and then.
-pub(super) struct Progress<'a> {
+/// (every [`PROGRESS_EVERY`] books), and a log line now and then.
+pub(super) struct Progress<'a, O> {
     requested: u64,
     pub(super) started: Instant,
     last_logged: Instant,
     pub(super) preview: Vec<BookRecommendation>,
-    pub(super) live: &'a Live,
+    pub(super) observer: &'a O,
 }
 
-impl<'a> Progress<'a> {
-    pub(super) fn new(requested: u64, live: &'a Live) -> Self {
+impl<'a, O: Observer> Progress<'a, O> {
+    pub(super) fn new(requested: u64, observer: &'a O) -> Self {
         let started = Instant::now();
         Self {
             requested,
             started,
             last_logged: started,
             preview: Vec::with_capacity(PREVIEW_BOOKS),
-            live,
+            observer,
         }
     }
 
     fn saw(&mut self, book: &BookView<'_>) {
         if self.preview.len() < PREVIEW_BOOKS {
             if self.preview.is_empty() {
-                self.live.first_book();
+                self.observer.first_book();
             }
             self.preview.push(book.to_message());
         }
     }
 
     /// Tells the live counters how far the run is, every
-    /// [`live::PROGRESS_EVERY`] books; true when a person asked it to stop.
+    /// [`PROGRESS_EVERY`] books; true when a person asked it to stop.
     fn tell(&mut self, received: u64) -> bool {
-        if !received.is_multiple_of(live::PROGRESS_EVERY) {
+        if !received.is_multiple_of(PROGRESS_EVERY) {
             return false;
         }
-        self.live.received(received);
+        self.observer.received(received);
         if received & CLOCK_CHECK_MASK == 0 && self.last_logged.elapsed() >= LOG_EVERY {
             self.last_logged = Instant::now();
             tracing::info!(
@@ -173,7 +175,7 @@ impl<'a> Progress<'a> {
                 "progress"
             );
         }
-        self.live.stop_requested()
+        self.observer.stop_requested()
     }
 }
 

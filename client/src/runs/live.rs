@@ -24,8 +24,8 @@ use super::{
     samples::{Samples, TICK_MS},
 };
 
-/// Books between two updates of the counter pages read.
-pub const PROGRESS_EVERY: u64 = 1024;
+/// Books between two updates of the counter pages read: the run's pace.
+pub use crate::run::PROGRESS_EVERY;
 /// The rate shown live is taken over this many of the latest ticks.
 const RATE_WINDOW_TICKS: usize = 10;
 /// Not yet: no first book.
@@ -275,6 +275,37 @@ impl Live {
     /// and event streams close.
     pub fn finish(&self, record: &RunRecord) {
         self.snapshots.send_replace(Snapshot::ended(record));
+    }
+}
+
+/// The live view hears the run through the run's own seam.
+impl crate::run::Observer for Live {
+    fn first_book(&self) {
+        Live::first_book(self);
+    }
+
+    fn expected(&self, books: u64) {
+        Live::expected(self, books);
+    }
+
+    fn received(&self, books: u64) {
+        Live::received(self, books);
+    }
+
+    fn attempt_started(&self, server: &str) {
+        Live::attempt_started(self, server);
+    }
+
+    fn attempt_ended(&self, attempt: AttemptRecord) {
+        Live::attempt_ended(self, attempt);
+    }
+
+    fn stop_requested(&self) -> bool {
+        Live::stop_requested(self)
+    }
+
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send {
+        Live::stopped(self)
     }
 }
 

@@ -177,7 +177,7 @@ impl Runs {
             async move {
                 runs.record(start).await;
                 let result = {
-                    let run = run::run(&upstream, &request, &live);
+                    let run = run::run(&upstream, &request, &*live);
                     tokio::pin!(run);
                     let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
                     ticks.tick().await;

@@ -39,16 +39,8 @@ impl Outcome {
     }
 }
 
-/// One attempt of a run: one stream, from one server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    pub server: String,
-    /// The rank it started at (the books already written).
-    pub first_rank: u64,
-    pub books: u64,
-    /// How it ended: `complete`, or the cause of the break.
-    pub ended: String,
-}
+/// One attempt of a run, as the run told it.
+pub use crate::run::AttemptRecord;
 
 /// The settings a run ran with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -326,3 +326,28 @@ impl Upstream {
 fn contains(servers: &[Arc<UpstreamServer>], server: &Arc<UpstreamServer>) -> bool {
     servers.iter().any(|other| Arc::ptr_eq(other, server))
 }
+
+/// A run opens its streams from the servers in turn.
+impl crate::run::Opener for Upstream {
+    type Stream = Streaming<Bytes>;
+    type Server = Arc<UpstreamServer>;
+
+    async fn open(
+        &self,
+        user_id: u64,
+        count: u64,
+        start_at: u64,
+    ) -> Result<crate::run::Opened<Self::Stream, Self::Server>, UpstreamError> {
+        let attempt = self.recommend(user_id, count, start_at).await?;
+        Ok(crate::run::Opened {
+            url: attempt.server.url().to_owned(),
+            stream: attempt.stream,
+            server: attempt.server,
+            count: attempt.count,
+        })
+    }
+
+    fn mark_broken(&self, server: &Self::Server) {
+        Upstream::mark_broken(self, server);
+    }
+}
