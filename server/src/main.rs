@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, every cause in it: what a person or a supervisor's log needs.
-            eprintln!("server: {error:#}");
+            eprintln!(
+                "server: {}",
+                bookstream::display::error_chain(error.chain())
+            );
             ExitCode::FAILURE
         }
     }

@@ -44,9 +44,11 @@ impl SourceError {
 }
 
 /// A store driver's error: said in the catalog's words (a PostgreSQL error
-/// with its SQLSTATE and a hint, say), and kept whole as the source, so the
-/// chain down to the driver reaches the log. Shared, so a `SourceError` can
-/// be cloned into every stream that meets it.
+/// with its SQLSTATE and a hint, say), and kept whole, typed, for code that
+/// needs it ([`StoreFailure::driver`]). The description already says what
+/// the driver's chain says (without PostgreSQL's bare "db error" levels), so
+/// it ends the chain a log prints. Shared, so a `SourceError` can be cloned
+/// into every stream that meets it.
 #[derive(Debug, Clone)]
 pub struct StoreFailure {
     described: String,
@@ -79,9 +81,12 @@ impl std::fmt::Display for StoreFailure {
     }
 }
 
-impl std::error::Error for StoreFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
+impl std::error::Error for StoreFailure {}
+
+impl StoreFailure {
+    /// The driver's own error, as it was raised.
+    pub fn driver(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
     }
 }
 
@@ -111,11 +116,14 @@ mod tests {
             error.to_string(),
             "the catalog at postgres://db/books is unavailable: no connection: reset by peer"
         );
-        let cause = error.source().expect("the store failure");
-        let driver = cause.source().expect("the driver's error");
-        let driver = driver
+        let cause = error
+            .source()
+            .and_then(|cause| cause.downcast_ref::<StoreFailure>())
+            .expect("the store failure is the source");
+        let driver = cause
+            .driver()
             .downcast_ref::<std::io::Error>()
-            .expect("kept as its own type");
+            .expect("the driver's error, kept as its own type");
         assert_eq!(driver.kind(), std::io::ErrorKind::ConnectionReset);
         // Clones share the cause and compare equal.
         assert_eq!(error.clone(), error);

@@ -15,7 +15,7 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::CatalogSpec;
+use super::{CatalogSpec, StoreFailure};
 
 /// An inclusive range of user ids: `7`, or `1-3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,12 +114,24 @@ impl LoadReport {
 pub enum LoadError {
     #[error("the generated catalog needs no loading: give --catalog sqlite:PATH or postgres://…")]
     Generated,
-    #[error("loading {store} failed: {reason}")]
-    Sqlite { store: String, reason: String },
-    #[error("loading {store} failed: {reason}")]
-    Postgres { store: String, reason: String },
-    #[error("migrating the schema of {store} failed: {reason}")]
-    Migration { store: String, reason: String },
+    #[error("loading {store} failed: {cause}")]
+    Sqlite {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
+    #[error("loading {store} failed: {cause}")]
+    Postgres {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
+    #[error("migrating the schema of {store} failed: {cause}")]
+    Migration {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
 }
 
 /// Counts loaded books for the progress bar, a batch at a time.
@@ -186,7 +198,7 @@ pub async fn load(
                 .await
                 .map_err(|error| LoadError::Sqlite {
                     store: spec.to_string(),
-                    reason: error.to_string(),
+                    cause: StoreFailure::during("the load stopped", error),
                 })??;
         }
         CatalogSpec::Postgres(url) => postgres::load(url, request, progress).await?,

@@ -10,6 +10,7 @@ use tokio_postgres::{
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
 use crate::source::{
+    StoreFailure,
     postgres::{describe, describe_migration},
     spec::PostgresUrl,
     stored,
@@ -28,7 +29,7 @@ pub(super) async fn load(
     let store = url.redacted().to_owned();
     let fail = |error: tokio_postgres::Error| LoadError::Postgres {
         store: store.clone(),
-        reason: describe(&error),
+        cause: StoreFailure::new(describe(&error), error),
     };
     let mut config = url.config().clone();
     config.application_name("bookstream-load");
@@ -40,7 +41,7 @@ pub(super) async fn load(
         .await
         .map_err(|error| LoadError::Migration {
             store: store.clone(),
-            reason: describe_migration(&error),
+            cause: StoreFailure::new(describe_migration(&error), error),
         })?;
 
     let transaction = client.transaction().await.map_err(fail)?;

@@ -6,7 +6,7 @@ use bookstream::catalog;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
-use crate::source::stored;
+use crate::source::{StoreFailure, stored};
 
 mod migrations {
     refinery::embed_migrations!("src/source/migrations/sqlite");
@@ -21,7 +21,7 @@ pub(super) fn load(
     let store = format!("sqlite:{}", path.display());
     let fail = |error: rusqlite::Error| LoadError::Sqlite {
         store: store.clone(),
-        reason: error.to_string(),
+        cause: StoreFailure::from_error(error),
     };
     let mut connection = Connection::open(path).map_err(fail)?;
     // A large cache keeps the B-trees being appended to in memory for the
@@ -33,7 +33,7 @@ pub(super) fn load(
         .run(&mut connection)
         .map_err(|error| LoadError::Migration {
             store: store.clone(),
-            reason: error.to_string(),
+            cause: StoreFailure::from_error(error),
         })?;
 
     let transaction = connection
