@@ -203,21 +203,12 @@ impl Client {
 /// run's file and the channels to the servers, the history, the runtime's own.
 const RESERVED_DESCRIPTORS: u64 = 64;
 
-/// The trigger listener's connection limits, the cap lowered if the
-/// process's file-descriptor limit could not hold it full.
+/// The trigger listener's connection limits, fitted to the descriptor limit.
 fn connection_limits(config: &ClientConfig) -> ConnectionLimits {
-    let wanted = config.max_connections as usize;
-    let reserve = RESERVED_DESCRIPTORS + 2 * u64::from(config.max_runs);
-    let max_connections = bookstream::listener::fit_to_descriptors(wanted, 1, reserve);
-    if max_connections < wanted {
-        tracing::warn!(
-            max_connections,
-            wanted,
-            "--max-connections lowered to fit the file-descriptor limit (raise it with ulimit -n)"
-        );
-    }
-    ConnectionLimits {
-        max_connections,
-        header_read_timeout: config.header_read_timeout,
-    }
+    ConnectionLimits::fitted(
+        u64::from(config.max_connections),
+        config.header_read_timeout,
+        1,
+        RESERVED_DESCRIPTORS + 2 * u64::from(config.max_runs),
+    )
 }

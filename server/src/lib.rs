@@ -226,23 +226,14 @@ impl Server {
 /// the store's connections, files, the runtime's own.
 const RESERVED_DESCRIPTORS: u64 = 64;
 
-/// The connection limits of each listener, the cap lowered if the process's
-/// file-descriptor limit could not hold both listeners full.
+/// The connection limits of each of the two listeners, fitted to the descriptor limit.
 fn connection_limits(config: &ServerConfig) -> ConnectionLimits {
-    let wanted = usize::try_from(config.max_connections).unwrap_or(usize::MAX);
-    let reserve = RESERVED_DESCRIPTORS + u64::from(config.pool_size);
-    let max_connections = bookstream::listener::fit_to_descriptors(wanted, 2, reserve);
-    if max_connections < wanted {
-        tracing::warn!(
-            max_connections,
-            wanted,
-            "--max-connections lowered to fit the file-descriptor limit (raise it with ulimit -n)"
-        );
-    }
-    ConnectionLimits {
-        max_connections,
-        header_read_timeout: config.header_read_timeout,
-    }
+    ConnectionLimits::fitted(
+        config.max_connections,
+        config.header_read_timeout,
+        2,
+        RESERVED_DESCRIPTORS + u64::from(config.pool_size),
+    )
 }
 
 /// A server serving on its own task, the way tests and embedders run one.

@@ -47,6 +47,32 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
 }
 
+impl ConnectionLimits {
+    /// `--max-connections` and `--header-read-timeout` as given, the cap
+    /// lowered (with a warning) so that `listeners` listeners full fit in the
+    /// file-descriptor limit once `reserve` descriptors are kept for the rest.
+    pub fn fitted(
+        max_connections: u64,
+        header_read_timeout: Duration,
+        listeners: usize,
+        reserve: u64,
+    ) -> Self {
+        let wanted = usize::try_from(max_connections).unwrap_or(usize::MAX);
+        let fitted = fit_to_descriptors(wanted, listeners, reserve);
+        if fitted < wanted {
+            tracing::warn!(
+                max_connections = fitted,
+                wanted,
+                "--max-connections lowered to fit the file-descriptor limit (raise it with ulimit -n)"
+            );
+        }
+        Self {
+            max_connections: fitted,
+            header_read_timeout,
+        }
+    }
+}
+
 /// Why a listener closed a connection itself; one counter each, so an
 /// operator sees a flood in `/metrics`.
 #[derive(Debug, Clone, Default)]

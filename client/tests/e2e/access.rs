@@ -153,17 +153,18 @@ async fn a_browser_signs_in_once_and_then_uses_its_cookie() {
 async fn a_request_naming_a_foreign_host_is_refused_as_dns_rebinding_would_send_it() {
     let (_server, client) = guarded_client().await;
     let port = client.addr.port();
+    let runs_as = |host: String| {
+        caller()
+            .get(client.url("/runs"))
+            .bearer_auth(TOKEN)
+            .header(header::HOST, host)
+            .send()
+    };
     for host in [
         format!("evil.example:{port}"),
         "rebind.attacker.test".to_owned(),
     ] {
-        let refused = caller()
-            .get(client.url("/runs"))
-            .bearer_auth(TOKEN)
-            .header(header::HOST, &host)
-            .send()
-            .await
-            .unwrap();
+        let refused = runs_as(host.clone()).await.unwrap();
         assert_eq!(refused.status(), StatusCode::MISDIRECTED_REQUEST, "{host}");
         let body = refused.text().await.unwrap();
         assert!(body.contains("--allowed-host"), "{body}");
@@ -173,13 +174,7 @@ async fn a_request_naming_a_foreign_host_is_refused_as_dns_rebinding_would_send_
         format!("127.0.0.1:{port}"),
         format!("books.example:{port}"),
     ] {
-        let answered = caller()
-            .get(client.url("/runs"))
-            .bearer_auth(TOKEN)
-            .header(header::HOST, &host)
-            .send()
-            .await
-            .unwrap();
+        let answered = runs_as(host.clone()).await.unwrap();
         assert_eq!(answered.status(), StatusCode::OK, "{host}");
     }
     // Probes and scrapers reach a Service by its name.
