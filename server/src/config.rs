@@ -182,6 +182,17 @@ impl ServerConfig {
         Self::parse_from(["server"])
     }
 
+    /// The defaults, listening on free loopback ports: a server for a test
+    /// or an embedder, which reads the real ports from `RunningServer`.
+    pub fn on_free_ports() -> Self {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            grpc_addr: loopback,
+            rest_addr: loopback,
+            ..Self::defaults()
+        }
+    }
+
     /// How the catalog's store is read.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {

@@ -277,6 +277,16 @@ impl RunningServer {
     pub fn shut_down(&self) {
         self.stop.cancel();
     }
+
+    /// The gRPC URL a client is given (`--server`).
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// The REST URL of `path_and_query` (`/health`, `/recommendations?…`).
+    pub fn rest_url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.rest_addr)
+    }
 }
 
 impl Drop for RunningServer {

@@ -28,7 +28,7 @@ impl TestServer {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        self.running.grpc_url()
     }
 }
 
@@ -39,8 +39,7 @@ pub(crate) async fn spawn_server() -> TestServer {
 pub(crate) async fn spawn_server_at(grpc_addr: SocketAddr) -> TestServer {
     spawn_server_with(ServerConfig {
         grpc_addr,
-        rest_addr: "127.0.0.1:0".parse().unwrap(),
-        ..ServerConfig::defaults()
+        ..ServerConfig::on_free_ports()
     })
     .await
 }

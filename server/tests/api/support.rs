@@ -23,11 +23,7 @@ pub(crate) struct TestServer {
 }
 
 pub(crate) fn config() -> ServerConfig {
-    ServerConfig {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        rest_addr: "127.0.0.1:0".parse().unwrap(),
-        ..ServerConfig::defaults()
-    }
+    ServerConfig::on_free_ports()
 }
 
 pub(crate) async fn spawn_server() -> TestServer {
