@@ -15,11 +15,11 @@ use tonic::{Request, Response, Status, metadata::MetadataValue};
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
-    answer_log::AnswerLog,
     deadline,
     limits::{LimitError, Limits},
     metrics::Metrics,
     one_shot::OneShotGate,
+    pipeline::{Ask, Pipeline, Refusal},
     source::{BookStream, Books, Catalog, SourceError},
     streams::{SHUTTING_DOWN, ShutdownItem, StreamGauge, Supervised},
     work,
@@ -35,11 +35,7 @@ pub type RecommendStream = Supervised<
 /// The `Recommendations` service over the server's catalog.
 #[derive(Debug, Clone)]
 pub struct RecommendationService {
-    limits: Limits,
-    streams: StreamGauge,
-    one_shot: OneShotGate,
-    catalog: Catalog,
-    metrics: Metrics,
+    pipeline: Pipeline,
 }
 
 impl RecommendationService {
@@ -51,18 +47,14 @@ impl RecommendationService {
         metrics: Metrics,
     ) -> Self {
         Self {
-            limits,
-            streams,
-            one_shot,
-            catalog,
-            metrics,
+            pipeline: Pipeline::new(limits, streams, one_shot, catalog, metrics),
         }
     }
 
     /// The tonic service, with the encoder allowed to send the largest
     /// one-shot answer the limits permit.
     pub fn into_server(self) -> RecommendationsServer<Self> {
-        let max_message_bytes = self.limits.max_message_bytes;
+        let max_message_bytes = self.pipeline.max_message_bytes();
         RecommendationsServer::new(self).max_encoding_message_size(max_message_bytes)
     }
 }
@@ -78,19 +70,10 @@ impl Recommendations for RecommendationService {
         let started = Instant::now();
         let deadline = deadline::from_metadata(request.metadata());
         let span = rpc_span(Rpc::Recommend, &request);
-        let RecommendationRequest {
-            user_id,
-            max_results,
-            start_at,
-        } = request.into_inner();
+        let ask = ask(request.into_inner());
         async {
-            let ranks = self.limits.check_request(max_results, start_at)?;
-            let permit = self.streams.try_start()?;
-            let Books { count, stream } = self
-                .catalog
-                .books(user_id, ranks)
-                .await?
-                .logged(AnswerLog::new("grpc", &self.metrics, &span, started));
+            let (Books { count, stream }, permit) =
+                self.pipeline.stream("grpc", ask, &span, started).await?;
             let books = stream.map(to_status as fn(_) -> _);
             Ok(with_count(
                 Response::new(Supervised::new(books, permit).with_deadline(deadline)),
@@ -107,21 +90,12 @@ impl Recommendations for RecommendationService {
     ) -> Result<Response<BookRecommendations>, Status> {
         let started = Instant::now();
         let span = rpc_span(Rpc::RecommendBatch, &request);
-        let RecommendationRequest {
-            user_id,
-            max_results,
-            start_at,
-        } = request.into_inner();
+        let ask = ask(request.into_inner());
         async {
-            let ranks = self.limits.check_request(max_results, start_at)?;
-            // Held until the answer is built and handed over.
-            let _place = self.one_shot.try_start()?;
-            let Books { count, stream } = self
-                .catalog
-                .books(user_id, ranks)
-                .await?
-                .logged(AnswerLog::new("batch", &self.metrics, &span, started));
-            let limit_bytes = self.limits.max_message_bytes;
+            // The place is held until the answer is built and handed over.
+            let (Books { count, stream }, _place) =
+                self.pipeline.one_shot("batch", ask, &span, started).await?;
+            let limit_bytes = self.pipeline.max_message_bytes();
             // Building a large answer is CPU work; keep it off the async workers.
             let answer = work::off_the_workers(batch(stream, count, limit_bytes))
                 .await
@@ -132,6 +106,28 @@ impl Recommendations for RecommendationService {
         }
         .instrument(span.clone())
         .await
+    }
+}
+
+fn ask(request: RecommendationRequest) -> Ask {
+    let RecommendationRequest {
+        user_id,
+        max_results,
+        start_at,
+    } = request;
+    Ask {
+        user_id,
+        max_results,
+        start_at,
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Limit(error) => error.into(),
+            Refusal::Source(error) => error.into(),
+        }
     }
 }
 

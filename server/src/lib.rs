@@ -14,6 +14,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod one_shot;
+pub mod pipeline;
 pub mod rest;
 pub mod source;
 pub mod streams;

@@ -29,12 +29,12 @@ mod ndjson;
 pub use ndjson::{NdjsonChunks, NdjsonError};
 
 use crate::{
-    answer_log::AnswerLog,
     auth::{self, TokenCheck},
     health::CatalogHealth,
     limits::{LimitError, Limits},
     metrics::{self, Metrics, ServerMetrics},
     one_shot::OneShotGate,
+    pipeline::{Ask, Pipeline, Refusal},
     source::{BookStream, Books, Catalog, SourceError},
     streams::{StreamGauge, Supervised},
     work,
@@ -61,12 +61,8 @@ pub struct RestParts {
 /// What every REST handler shares.
 #[derive(Debug, Clone)]
 struct RestState {
-    limits: Limits,
-    streams: StreamGauge,
-    one_shot: OneShotGate,
-    catalog: Catalog,
+    pipeline: Pipeline,
     health: CatalogHealth,
-    metrics: Metrics,
 }
 
 /// The REST router. Routes that return books need the token, when there is
@@ -93,12 +89,8 @@ pub fn app(parts: RestParts) -> Router {
         );
     }
     let mut app = books.merge(open).with_state(RestState {
-        limits,
-        streams,
-        one_shot,
-        catalog,
+        pipeline: Pipeline::new(limits, streams, one_shot, catalog, metrics.clone()),
         health,
-        metrics: metrics.clone(),
     });
     if let Some(metrics) = metrics {
         app = app.route_layer(from_fn_with_state(metrics, metrics::http::track));
@@ -139,8 +131,8 @@ fn request_span(route: &'static str, query: &RecommendationQuery, headers: &Head
 
 /// Up, how many streams are in flight, and whether the catalog serves (503 when not).
 async fn health_check(State(state): State<RestState>) -> Response {
-    let active_streams = state.streams.active();
-    let catalog = state.catalog.name();
+    let active_streams = state.pipeline.active_streams();
+    let catalog = state.pipeline.catalog().name();
     match state.health.problem() {
         None => Json(serde_json::json!({
             "status": "ok", "active_streams": active_streams, "catalog": catalog,
@@ -168,6 +160,16 @@ struct RecommendationQuery {
     start_at: u64,
 }
 
+impl RecommendationQuery {
+    fn ask(&self) -> Ask {
+        Ask {
+            user_id: self.user_id,
+            max_results: self.max_results,
+            start_at: self.start_at,
+        }
+    }
+}
+
 async fn recommendations(
     State(state): State<RestState>,
     headers: HeaderMap,
@@ -187,16 +189,11 @@ async fn json_answer(
     span: &Span,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let ranks = state
-        .limits
-        .check_request(query.max_results, query.start_at)?;
-    let place = state.one_shot.try_start()?;
-    let Books { count, stream } = state
-        .catalog
-        .books(query.user_id, ranks)
-        .await?
-        .logged(AnswerLog::new("json", &state.metrics, span, started));
-    let limit_bytes = state.limits.max_message_bytes;
+    let (Books { count, stream }, place) = state
+        .pipeline
+        .one_shot("json", query.ask(), span, started)
+        .await?;
+    let limit_bytes = state.pipeline.max_message_bytes();
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
         .await
@@ -225,15 +222,10 @@ async fn ndjson_answer(
     span: &Span,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let ranks = state
-        .limits
-        .check_request(query.max_results, query.start_at)?;
-    let permit = state.streams.try_start()?;
-    let Books { count, stream } = state
-        .catalog
-        .books(query.user_id, ranks)
-        .await?
-        .logged(AnswerLog::new("ndjson", &state.metrics, span, started));
+    let (Books { count, stream }, permit) = state
+        .pipeline
+        .stream("ndjson", query.ask(), span, started)
+        .await?;
     let body = Body::from_stream(Supervised::new(NdjsonChunks::new(stream), permit));
     Ok(books_response("application/x-ndjson", count, body))
 }
@@ -302,6 +294,15 @@ pub enum ApiError {
     /// A book could not be written as JSON.
     #[error("writing a book as JSON failed: {0}")]
     Json(#[source] serde_json::Error),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Limit(error) => error.into(),
+            Refusal::Source(error) => error.into(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
