@@ -10,9 +10,10 @@ pub mod spec;
 pub mod sqlite;
 pub mod stream;
 
-use std::ops::Range;
+use std::{ops::Range, sync::Arc};
 
 use bookstream::book::BookPage;
+use futures::future::BoxFuture;
 use prometheus_client::metrics::histogram::Histogram;
 
 pub use error::{SourceError, StoreFailure};
@@ -21,7 +22,7 @@ pub use stream::BookStream;
 
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
-use stream::PagedBooks;
+use stream::{PageReader, PagedBooks};
 
 use crate::answer_log::AnswerLog;
 
@@ -54,20 +55,66 @@ pub struct StoreOptions {
     pub max_streams: u32,
 }
 
+/// A store of users' lists (SQLite, PostgreSQL): the one abstraction the
+/// catalog reads through. The generated catalog needs none.
+pub trait Store: Send + Sync + 'static {
+    /// The store's password-free name.
+    fn name(&self) -> &str;
+
+    /// How many books the list of `user_id` holds (0: no list).
+    fn list_length(&self, user_id: u64) -> BoxFuture<'_, Result<u64, SourceError>>;
+
+    /// Whether the store can serve books now.
+    fn check(&self) -> BoxFuture<'_, Result<(), SourceError>>;
+
+    /// A reader for one stream's pages.
+    fn reader(&self) -> Arc<dyn PageReader>;
+}
+
+impl Store for SqliteStore {
+    fn name(&self) -> &str {
+        SqliteStore::name(self)
+    }
+
+    fn list_length(&self, user_id: u64) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(SqliteStore::list_length(self, user_id))
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(SqliteStore::check(self))
+    }
+
+    fn reader(&self) -> Arc<dyn PageReader> {
+        SqliteStore::reader(self)
+    }
+}
+
+impl Store for PostgresStore {
+    fn name(&self) -> &str {
+        PostgresStore::name(self)
+    }
+
+    fn list_length(&self, user_id: u64) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(PostgresStore::list_length(self, user_id))
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(PostgresStore::check(self))
+    }
+
+    fn reader(&self) -> Arc<dyn PageReader> {
+        PostgresStore::reader(self)
+    }
+}
+
 /// The catalog a server streams from; cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
-    store: Store,
+    /// `None`: the generated catalog.
+    store: Option<Arc<dyn Store>>,
     page_size: u64,
     /// Times every page read from a store, when metrics are on.
     read_seconds: Option<Histogram>,
-}
-
-#[derive(Clone)]
-enum Store {
-    Generated,
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
 }
 
 /// The books a request gets: how many, announced before the first, and the stream.
@@ -104,14 +151,15 @@ impl Catalog {
         options: StoreOptions,
         read_seconds: Option<Histogram>,
     ) -> Result<Self, OpenError> {
-        let store = match spec {
-            CatalogSpec::Generated => Store::Generated,
+        let store: Option<Arc<dyn Store>> = match spec {
+            CatalogSpec::Generated => None,
             CatalogSpec::Sqlite(path) => {
-                Store::Sqlite(SqliteStore::open(path, options.max_streams)?)
+                Some(Arc::new(SqliteStore::open(path, options.max_streams)?))
             }
-            CatalogSpec::Postgres(url) => {
-                Store::Postgres(PostgresStore::connect(url, options.pool_size as usize))
-            }
+            CatalogSpec::Postgres(url) => Some(Arc::new(PostgresStore::connect(
+                url,
+                options.pool_size as usize,
+            ))),
         };
         Ok(Self {
             store,
@@ -123,7 +171,7 @@ impl Catalog {
     /// The generated catalog: nothing to open, nothing to check.
     pub fn generated() -> Self {
         Self {
-            store: Store::Generated,
+            store: None,
             page_size: 1,
             read_seconds: None,
         }
@@ -131,31 +179,28 @@ impl Catalog {
 
     /// Whether books are generated rather than read from a store.
     pub fn is_generated(&self) -> bool {
-        matches!(self.store, Store::Generated)
+        self.store.is_none()
     }
 
     /// The catalog's password-free name.
     pub fn name(&self) -> &str {
         match &self.store {
-            Store::Generated => "generated",
-            Store::Sqlite(store) => store.name(),
-            Store::Postgres(store) => store.name(),
+            None => "generated",
+            Some(store) => store.name(),
         }
     }
 
     /// The books of `user_id` with ranks in `ranks`, or fewer when the
     /// user's list is shorter: the count says how many will come.
     pub async fn books(&self, user_id: u64, ranks: Range<u64>) -> Result<Books, SourceError> {
-        let (reader, length) = match &self.store {
-            Store::Generated => {
-                return Ok(Books {
-                    count: ranks.end - ranks.start,
-                    stream: BookStream::generated(user_id, ranks),
-                });
-            }
-            Store::Sqlite(store) => (store.reader(), store.list_length(user_id).await?),
-            Store::Postgres(store) => (store.reader(), store.list_length(user_id).await?),
+        let Some(store) = &self.store else {
+            return Ok(Books {
+                count: ranks.end - ranks.start,
+                stream: BookStream::generated(user_id, ranks),
+            });
         };
+        let length = store.list_length(user_id).await?;
+        let reader = store.reader();
         if length == 0 {
             return Err(SourceError::UnknownUser {
                 user_id,
@@ -179,9 +224,8 @@ impl Catalog {
     /// Whether the catalog can serve books now.
     pub async fn check(&self) -> Result<(), SourceError> {
         match &self.store {
-            Store::Generated => Ok(()),
-            Store::Sqlite(store) => store.check().await,
-            Store::Postgres(store) => store.check().await,
+            None => Ok(()),
+            Some(store) => store.check().await,
         }
     }
 }
