@@ -10,7 +10,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    run::{RunError, RunSummary},
+    run::{Arrived, RunError, RunSummary},
     upstream::UpstreamError,
     webpage,
 };
@@ -43,78 +43,36 @@ impl Answer {
     }
 
     pub(crate) fn run_failure(&self, error: &RunError) -> Response {
-        let message = error.to_string();
-        match error {
-            RunError::Cancelled {
-                received,
-                retries,
-                partial_file,
-            } => self.failure(
-                StatusCode::CONFLICT,
-                "Run stopped",
-                &message,
-                Some(Arrived {
-                    received: *received,
-                    retries: *retries,
-                    partial_file: partial_file.as_deref(),
-                }),
-            ),
+        let (status, title) = match error {
+            RunError::Cancelled { .. } => (StatusCode::CONFLICT, "Run stopped"),
             RunError::Upstream {
-                retries,
-                source: upstream,
-            } => {
-                let (status, title) = match upstream {
-                    UpstreamError::Unreachable { .. }
-                    | UpstreamError::InvalidEndpoint { .. }
-                    | UpstreamError::NoServers { .. }
-                    | UpstreamError::NoTargets
-                    | UpstreamError::InvalidToken
-                    | UpstreamError::MissingCa { .. } => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
-                    }
-                    UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),
-                    UpstreamError::NotFound { .. } => (StatusCode::NOT_FOUND, "No such user"),
-                    UpstreamError::NotReady { .. } => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "Server not ready")
-                    }
-                    UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
-                    // Not a broken stream: this client is misconfigured,
-                    // and asking again will not help.
-                    UpstreamError::Unauthenticated { .. } => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Client not authorized by the server",
-                    ),
-                };
-                // No stream opened: nothing arrived, after these retries.
-                let arrived = Arrived {
-                    received: 0,
-                    retries: *retries,
-                    partial_file: None,
-                };
-                self.failure(status, title, &message, Some(arrived))
-            }
-            RunError::Interrupted {
-                received,
-                retries,
-                partial_file,
-                ..
-            } => self.failure(
-                StatusCode::BAD_GATEWAY,
-                "Stream interrupted",
-                &message,
-                Some(Arrived {
-                    received: *received,
-                    retries: *retries,
-                    partial_file: partial_file.as_deref(),
-                }),
-            ),
-            RunError::Sink(_) => self.failure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot write the file",
-                &message,
-                None,
-            ),
-        }
+                source: upstream, ..
+            } => match upstream {
+                UpstreamError::Unreachable { .. }
+                | UpstreamError::InvalidEndpoint { .. }
+                | UpstreamError::NoServers { .. }
+                | UpstreamError::NoTargets
+                | UpstreamError::InvalidToken
+                | UpstreamError::MissingCa { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Server unavailable")
+                }
+                UpstreamError::Refused { .. } => (StatusCode::BAD_REQUEST, "Request refused"),
+                UpstreamError::NotFound { .. } => (StatusCode::NOT_FOUND, "No such user"),
+                UpstreamError::NotReady { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Server not ready")
+                }
+                UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "Server failed"),
+                // Not a broken stream: this client is misconfigured, and
+                // asking again will not help.
+                UpstreamError::Unauthenticated { .. } => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Client not authorized by the server",
+                ),
+            },
+            RunError::Interrupted { .. } => (StatusCode::BAD_GATEWAY, "Stream interrupted"),
+            RunError::Sink(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Cannot write the file"),
+        };
+        self.failure(status, title, &error.to_string(), error.arrived())
     }
 
     pub(crate) fn failure(
@@ -148,12 +106,4 @@ impl Answer {
         }
         (status, Json(body)).into_response()
     }
-}
-
-/// What a broken run got before it gave up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Arrived<'a> {
-    received: u64,
-    retries: u32,
-    partial_file: Option<&'a std::path::Path>,
 }

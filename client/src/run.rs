@@ -123,6 +123,76 @@ pub enum RunError {
     Sink(#[from] SinkError),
 }
 
+/// How a run that did not deliver every book ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// The stream broke for good; what arrived was kept.
+    Partial,
+    /// A person stopped it; what arrived was kept.
+    Cancelled,
+    /// No stream, or no file.
+    Failed,
+}
+
+impl Shortfall {
+    /// The word logs and metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partial => "partial",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What a run that fell short got: its books, retries and the file that
+/// keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived<'a> {
+    pub received: u64,
+    pub retries: u32,
+    pub partial_file: Option<&'a std::path::Path>,
+}
+
+impl RunError {
+    /// How the run ended; the one place a `RunError` says it.
+    pub fn shortfall(&self) -> Shortfall {
+        match self {
+            Self::Interrupted { .. } => Shortfall::Partial,
+            Self::Cancelled { .. } => Shortfall::Cancelled,
+            Self::Upstream { .. } | Self::Sink(_) => Shortfall::Failed,
+        }
+    }
+
+    /// What arrived before the end; `None` when the file itself failed.
+    pub fn arrived(&self) -> Option<Arrived<'_>> {
+        match self {
+            Self::Interrupted {
+                received,
+                retries,
+                partial_file,
+                ..
+            }
+            | Self::Cancelled {
+                received,
+                retries,
+                partial_file,
+            } => Some(Arrived {
+                received: *received,
+                retries: *retries,
+                partial_file: partial_file.as_deref(),
+            }),
+            // No stream opened: nothing arrived, after these retries.
+            Self::Upstream { retries, .. } => Some(Arrived {
+                received: 0,
+                retries: *retries,
+                partial_file: None,
+            }),
+            Self::Sink(_) => None,
+        }
+    }
+}
+
 /// Opens the stream from book `start_at`, retrying unreachable servers
 /// while the run's retries last.
 /// Opens the stream from book `start_at`, retrying unreachable servers

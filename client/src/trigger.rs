@@ -24,7 +24,7 @@ use crate::{
     answer::Answer,
     input::{self, InputError},
     metrics::ClientMetrics,
-    run::{self, RunError, RunRequest, RunSummary},
+    run::{self, RunError, RunRequest, RunSummary, Shortfall},
     runs::{
         self, Runs,
         record::{RunSettings, millis},
@@ -283,43 +283,30 @@ fn account(
             );
             ("complete", report.received, report.retries)
         }
-        Err(RunError::Interrupted {
-            received, retries, ..
-        }) => {
-            tracing::warn!(
-                outcome = "partial",
-                books = received,
-                elapsed_ms,
-                retries,
-                "run ended: {}",
-                outcome
-                    .as_ref()
-                    .err()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
-            ("partial", *received, *retries)
-        }
-        Err(RunError::Cancelled {
-            received, retries, ..
-        }) => {
-            tracing::info!(
-                outcome = "cancelled",
-                books = received,
-                elapsed_ms,
-                retries,
-                "run ended: stopped by request"
-            );
-            ("cancelled", *received, *retries)
-        }
         Err(error) => {
-            tracing::warn!(
-                outcome = "failed",
-                books = 0,
-                elapsed_ms,
-                "run ended: {error}"
-            );
-            ("failed", 0, 0)
+            let label = error.shortfall().as_str();
+            let (received, retries) = error
+                .arrived()
+                .map_or((0, 0), |arrived| (arrived.received, arrived.retries));
+            // A person stopping a run is no warning; a run that fell short is.
+            if error.shortfall() == Shortfall::Cancelled {
+                tracing::info!(
+                    outcome = label,
+                    books = received,
+                    elapsed_ms,
+                    retries,
+                    "run ended: stopped by request"
+                );
+            } else {
+                tracing::warn!(
+                    outcome = label,
+                    books = received,
+                    elapsed_ms,
+                    retries,
+                    "run ended: {error}"
+                );
+            }
+            (label, received, retries)
         }
     };
     if let Some(metrics) = metrics {

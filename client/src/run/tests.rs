@@ -350,3 +350,33 @@ async fn a_stop_keeps_what_arrived_and_does_not_retry() {
     assert!(partial_file.is_some());
     assert_eq!(opener.opened_at(), vec![0]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_error_says_how_it_ended_and_what_arrived() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let opener = FakeOpener::new(&[Fault::SkipAt(30)]);
+    let error = run(
+        &opener,
+        &request(dir.path(), "books.csv", 100),
+        &Recorder::default(),
+    )
+    .await
+    .expect_err("out of order");
+    assert_eq!(error.shortfall(), Shortfall::Partial);
+    let arrived = error.arrived().expect("books arrived");
+    assert_eq!((arrived.received, arrived.retries), (30, 0));
+    assert!(arrived.partial_file.is_some_and(Path::exists));
+
+    let refused = FakeOpener::new(&[Fault::Refuse; 4]);
+    let error = run(
+        &refused,
+        &request(dir.path(), "none.csv", 100),
+        &Recorder::default(),
+    )
+    .await
+    .expect_err("unreachable");
+    assert_eq!(error.shortfall(), Shortfall::Failed);
+    let arrived = error.arrived().expect("the retries are told");
+    assert_eq!((arrived.received, arrived.retries), (0, 3));
+    assert!(arrived.partial_file.is_none());
+}

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::live::Live;
 use super::record::{Outcome, RunRecord, RunSettings, millis, rfc3339};
 use super::written;
-use crate::run::{RunError, RunRequest, RunSummary, rate};
+use crate::run::{RunError, RunRequest, RunSummary, Shortfall, rate};
 
 /// Run `id` of `request`, just started.
 pub(super) fn started(id: u64, request: &RunRequest, settings: RunSettings) -> RunRecord {
@@ -72,31 +72,20 @@ pub(super) fn ended(
         }
         Err(error) => {
             record.error = Some(error.to_string());
-            let (outcome, received, retries, partial) = match error {
-                RunError::Interrupted {
-                    received,
-                    retries,
-                    partial_file,
-                    ..
-                } => (Outcome::Partial, *received, *retries, partial_file.clone()),
-                RunError::Cancelled {
-                    received,
-                    retries,
-                    partial_file,
-                } => (
-                    Outcome::Cancelled,
-                    *received,
-                    *retries,
-                    partial_file.clone(),
-                ),
-                RunError::Upstream { retries, .. } => (Outcome::Failed, 0, *retries, None),
-                RunError::Sink(_) => (Outcome::Failed, 0, 0, None),
+            let arrived = error.arrived();
+            let (received, retries, partial) = arrived.map_or((0, 0, None), |arrived| {
+                (arrived.received, arrived.retries, arrived.partial_file)
+            });
+            let outcome = match error.shortfall() {
+                Shortfall::Partial => Outcome::Partial,
+                Shortfall::Cancelled => Outcome::Cancelled,
+                Shortfall::Failed => Outcome::Failed,
             };
             record.outcome = outcome;
             record.received = received;
             record.retries = record.retries.max(retries);
             (record.file_bytes, record.file_written) =
-                partial.as_deref().map_or((None, None), written::identify);
+                partial.map_or((None, None), written::identify);
             live.elapsed()
         }
     };
