@@ -16,12 +16,10 @@ use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
     deadline,
-    limits::{LimitError, Limits},
-    metrics::Metrics,
-    one_shot::OneShotGate,
+    limits::LimitError,
     pipeline::{Ask, Pipeline, Refusal},
-    source::{BookStream, Books, Catalog, SourceError},
-    streams::{SHUTTING_DOWN, ShutdownItem, StreamGauge, Supervised},
+    source::{BookStream, Books, SourceError},
+    streams::{SHUTTING_DOWN, ShutdownItem, Supervised},
     work,
 };
 
@@ -39,16 +37,8 @@ pub struct RecommendationService {
 }
 
 impl RecommendationService {
-    pub fn new(
-        limits: Limits,
-        streams: StreamGauge,
-        one_shot: OneShotGate,
-        catalog: Catalog,
-        metrics: Metrics,
-    ) -> Self {
-        Self {
-            pipeline: Pipeline::new(limits, streams, one_shot, catalog, metrics),
-        }
+    pub fn new(pipeline: Pipeline) -> Self {
+        Self { pipeline }
     }
 
     /// The tonic service, with the encoder allowed to send the largest

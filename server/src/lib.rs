@@ -153,15 +153,16 @@ impl Server {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
-        let one_shot = one_shot::OneShotGate::new(self.config.max_one_shot as usize);
-        let recommendations = RecommendationService::new(
+        // One pipeline for every transport: the stream and one-shot caps are
+        // shared by the gRPC and REST listeners.
+        let pipeline = pipeline::Pipeline::new(
             limits,
-            streams.clone(),
-            one_shot.clone(),
+            streams,
+            one_shot::OneShotGate::new(self.config.max_one_shot as usize),
             self.catalog.clone(),
             self.metrics.clone(),
-        )
-        .into_server();
+        );
+        let recommendations = RecommendationService::new(pipeline.clone()).into_server();
         // Probes cannot send a token: health answers without it; every RPC
         // that returns books, and reflection, still require it.
         let grpc = builder
@@ -186,10 +187,7 @@ impl Server {
             );
         let rest_metrics = self.metrics.clone();
         let rest_app = rest::app(rest::RestParts {
-            limits,
-            streams,
-            one_shot,
-            catalog: self.catalog,
+            pipeline,
             health: catalog_health,
             metrics: self.metrics,
             token: token_check,

@@ -31,12 +31,11 @@ pub use ndjson::{NdjsonChunks, NdjsonError};
 use crate::{
     auth::{self, TokenCheck},
     health::CatalogHealth,
-    limits::{LimitError, Limits},
+    limits::LimitError,
     metrics::{self, Metrics, ServerMetrics},
-    one_shot::OneShotGate,
     pipeline::{Ask, Pipeline, Refusal},
-    source::{BookStream, Books, Catalog, SourceError},
-    streams::{StreamGauge, Supervised},
+    source::{BookStream, Books, SourceError},
+    streams::Supervised,
     work,
 };
 
@@ -46,12 +45,9 @@ const TYPICAL_JSON_BOOK_BYTES: usize = 160;
 /// What the REST listener is made of.
 #[derive(Debug, Clone)]
 pub struct RestParts {
-    pub limits: Limits,
-    /// Shared with the gRPC service, so one limit covers both kinds of stream.
-    pub streams: StreamGauge,
-    /// Shared with the gRPC service: one cap covers both kinds of one-shot answer.
-    pub one_shot: OneShotGate,
-    pub catalog: Catalog,
+    /// Shared with the gRPC service: one stream cap and one one-shot cap
+    /// cover both listeners.
+    pub pipeline: Pipeline,
     /// What the catalog's last health check said.
     pub health: CatalogHealth,
     pub metrics: Metrics,
@@ -69,10 +65,7 @@ struct RestState {
 /// one; `/health` and `/metrics` answer without it, for probes and scrapers.
 pub fn app(parts: RestParts) -> Router {
     let RestParts {
-        limits,
-        streams,
-        one_shot,
-        catalog,
+        pipeline,
         health,
         metrics,
         token,
@@ -88,10 +81,7 @@ pub fn app(parts: RestParts) -> Router {
             get(move || async move { metrics_page(&metrics) }),
         );
     }
-    let mut app = books.merge(open).with_state(RestState {
-        pipeline: Pipeline::new(limits, streams, one_shot, catalog, metrics.clone()),
-        health,
-    });
+    let mut app = books.merge(open).with_state(RestState { pipeline, health });
     if let Some(metrics) = metrics {
         app = app.route_layer(from_fn_with_state(metrics, metrics::http::track));
     }

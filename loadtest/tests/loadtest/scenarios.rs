@@ -58,10 +58,13 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
     let catalog = bookstream_server::source::Catalog::generated();
     let health = bookstream_server::health::CatalogHealth::always_serving();
     let parts = bookstream_server::rest::RestParts {
-        limits: config.limits(),
-        streams,
-        one_shot: bookstream_server::one_shot::OneShotGate::new(config.max_one_shot as usize),
-        catalog,
+        pipeline: bookstream_server::pipeline::Pipeline::new(
+            config.limits(),
+            streams,
+            bookstream_server::one_shot::OneShotGate::new(config.max_one_shot as usize),
+            catalog,
+            None,
+        ),
         health,
         metrics: None,
         token: Default::default(),
