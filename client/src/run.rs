@@ -7,31 +7,21 @@ use bookstream::BookRecommendation;
 use tracing::{Instrument, Span, field::Empty};
 
 pub mod attempt;
+mod error;
+mod retries;
 pub mod seams;
 
 pub use attempt::Break;
 use attempt::{Progress, StreamEnd, consume};
+pub use error::{Arrived, RunError, Shortfall};
+pub use retries::{MAX_BACKOFF, RetryPolicy};
+use retries::{Retries, open};
 pub use seams::{AttemptRecord, Observer, Opened, Opener, PROGRESS_EVERY};
 
-use crate::{
-    sink::{FileSink, Format, SinkError},
-    upstream::UpstreamError,
-};
+use crate::sink::{FileSink, Format, SinkError};
 
 /// Books shown on the result page.
 pub const PREVIEW_BOOKS: usize = 5;
-
-/// How a run retries a stream that broke: up to `retries` more attempts,
-/// each resuming after the last book written, waiting `first_backoff` before
-/// the first and twice as long before each next one (at most [`MAX_BACKOFF`]).
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub retries: u32,
-    pub first_backoff: Duration,
-}
-
-/// The longest wait between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a run asks for and where it writes.
 #[derive(Debug, Clone)]
@@ -85,186 +75,6 @@ pub fn rate(books: u64, elapsed: Duration) -> f64 {
         books as f64 / seconds
     } else {
         0.0
-    }
-}
-
-/// Why a run did not produce the complete file.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The stream never started, after `retries` tries: no file was touched.
-    #[error("{source}")]
-    Upstream {
-        retries: u32,
-        #[source]
-        source: UpstreamError,
-    },
-    /// The stream started but did not deliver everything, even after
-    /// retrying; what arrived was kept.
-    #[error(
-        "the stream stopped after {received} of {requested} books ({retries} retries): {cause}"
-    )]
-    Interrupted {
-        requested: u64,
-        received: u64,
-        retries: u32,
-        #[source]
-        cause: Break,
-        partial_file: Option<PathBuf>,
-    },
-    /// Stopped by a person (`POST /runs/{id}/cancel`); what arrived was kept.
-    #[error("the run was stopped after {received} books")]
-    Cancelled {
-        received: u64,
-        retries: u32,
-        partial_file: Option<PathBuf>,
-    },
-    /// The file could not be written.
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-}
-
-/// How a run that did not deliver every book ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shortfall {
-    /// The stream broke for good; what arrived was kept.
-    Partial,
-    /// A person stopped it; what arrived was kept.
-    Cancelled,
-    /// No stream, or no file.
-    Failed,
-}
-
-impl Shortfall {
-    /// The word logs and metrics use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Partial => "partial",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// What a run that fell short got: its books, retries and the file that
-/// keeps them.
-#[derive(Debug, Clone, Copy)]
-pub struct Arrived<'a> {
-    pub received: u64,
-    pub retries: u32,
-    pub partial_file: Option<&'a std::path::Path>,
-}
-
-impl RunError {
-    /// How the run ended; the one place a `RunError` says it.
-    pub fn shortfall(&self) -> Shortfall {
-        match self {
-            Self::Interrupted { .. } => Shortfall::Partial,
-            Self::Cancelled { .. } => Shortfall::Cancelled,
-            Self::Upstream { .. } | Self::Sink(_) => Shortfall::Failed,
-        }
-    }
-
-    /// What arrived before the end; `None` when the file itself failed.
-    pub fn arrived(&self) -> Option<Arrived<'_>> {
-        match self {
-            Self::Interrupted {
-                received,
-                retries,
-                partial_file,
-                ..
-            }
-            | Self::Cancelled {
-                received,
-                retries,
-                partial_file,
-            } => Some(Arrived {
-                received: *received,
-                retries: *retries,
-                partial_file: partial_file.as_deref(),
-            }),
-            // No stream opened: nothing arrived, after these retries.
-            Self::Upstream { retries, .. } => Some(Arrived {
-                received: 0,
-                retries: *retries,
-                partial_file: None,
-            }),
-            Self::Sink(_) => None,
-        }
-    }
-}
-
-/// Opens the stream from book `start_at`, retrying unreachable servers
-/// while the run's retries last.
-/// Opens the stream from book `start_at`, retrying unreachable servers
-/// while the run's retries last; `None` when the run is stopped meanwhile.
-async fn open<U: Opener>(
-    upstream: &U,
-    request: &RunRequest,
-    start_at: u64,
-    retries: &mut Retries,
-    observer: &impl Observer,
-) -> Result<Option<Opened<U::Stream, U::Server>>, UpstreamError> {
-    loop {
-        match upstream
-            .open(request.user_id, request.count, start_at)
-            .await
-        {
-            Err(error) if error.is_retryable() && retries.left() => {
-                if !retries.wait(start_at, &error, observer).await {
-                    return Ok(None);
-                }
-            }
-            opened => return opened.map(Some),
-        }
-    }
-}
-
-/// A run's retries: how many are used, and the wait before the next one.
-struct Retries {
-    policy: RetryPolicy,
-    used: u32,
-    backoff: Duration,
-}
-
-impl Retries {
-    fn new(policy: RetryPolicy) -> Self {
-        Self {
-            policy,
-            used: 0,
-            backoff: policy.first_backoff,
-        }
-    }
-
-    fn left(&self) -> bool {
-        self.used < self.policy.retries
-    }
-
-    fn progress_made(&mut self) {
-        self.backoff = self.policy.first_backoff;
-    }
-
-    /// Spends one retry: waits, and doubles the next wait (up to [`MAX_BACKOFF`]).
-    /// False when the run is stopped meanwhile.
-    async fn wait(
-        &mut self,
-        received: u64,
-        cause: &(dyn std::fmt::Display + Sync),
-        observer: &impl Observer,
-    ) -> bool {
-        self.used += 1;
-        tracing::warn!(
-            retry = self.used,
-            of = self.policy.retries,
-            received,
-            "stream broke or server unreachable, retrying in {:?}: {cause}",
-            self.backoff
-        );
-        let waited = tokio::select! {
-            () = tokio::time::sleep(self.backoff) => true,
-            () = observer.stopped() => false,
-        };
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        waited
     }
 }
 

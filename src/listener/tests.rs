@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{io, sync::Arc, time::Duration};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 
@@ -119,6 +119,6 @@ fn closed_connections_do_not_linger_in_the_queue() {
     let admissions: Vec<Admission> = (0..100).map(|_| gate.admit().expect("room")).collect();
     drop(admissions);
     assert_eq!(gate.open(), 0);
-    let waiting = gate.state.lock().expect("not poisoned").waiting.len();
+    let waiting = gate.waiting();
     assert!(waiting <= 16, "{waiting} finished connections still queued");
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::*;
+use crate::upstream::UpstreamError;
 
 const USER: u64 = 7;
 
