@@ -26,6 +26,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use maud::html;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -193,7 +194,10 @@ pub async fn check(State(access): State<Access>, request: Request, next: Next) -
             .uri()
             .path_and_query()
             .map_or("/", |path| path.as_str());
-        let login = format!("/login?next={}", urlencoding_path(next_path));
+        let login = format!(
+            "/login?next={}",
+            utf8_percent_encode(next_path, QUERY_VALUE)
+        );
         return Redirect::to(&login).into_response();
     }
     let mut refused = refuse(
@@ -217,17 +221,14 @@ fn refuse(html: bool, status: StatusCode, title: &str, message: &str) -> Respons
     .failure(status, title, message, None)
 }
 
-/// Percent-encodes a path for a query value (only what a path may hold).
-fn urlencoding_path(path: &str) -> String {
-    path.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
+/// What a path keeps unencoded inside a query value: letters, digits and
+/// `/-_.~`; its own `?`, `&` and `=` are encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Where to go after signing in: only a path on this client, never another site.
 fn local_path(next: Option<&str>) -> &str {

@@ -70,10 +70,10 @@ impl Pipeline {
         span: &Span,
         started: Instant,
     ) -> Result<(Books, StreamPermit), Refusal> {
-        let ranks = self.limits.check_request(ask.max_results, ask.start_at)?;
-        let permit = self.streams.try_start()?;
-        let books = self.books(transport, ask, ranks, span, started).await?;
-        Ok((books, permit))
+        self.answer(transport, ask, span, started, |this| {
+            this.streams.try_start()
+        })
+        .await
     }
 
     /// The books of a one-shot answer, holding one of `--max-one-shot` places.
@@ -84,25 +84,29 @@ impl Pipeline {
         span: &Span,
         started: Instant,
     ) -> Result<(Books, OneShotPermit), Refusal> {
-        let ranks = self.limits.check_request(ask.max_results, ask.start_at)?;
-        let place = self.one_shot.try_start()?;
-        let books = self.books(transport, ask, ranks, span, started).await?;
-        Ok((books, place))
+        self.answer(transport, ask, span, started, |this| {
+            this.one_shot.try_start()
+        })
+        .await
     }
 
-    async fn books(
+    /// Limits first, then the place `take` takes, then the catalog.
+    async fn answer<P>(
         &self,
         transport: &'static str,
         ask: Ask,
-        ranks: std::ops::Range<u64>,
         span: &Span,
         started: Instant,
-    ) -> Result<Books, SourceError> {
-        Ok(self
+        take: impl FnOnce(&Self) -> Result<P, LimitError>,
+    ) -> Result<(Books, P), Refusal> {
+        let ranks = self.limits.check_request(ask.max_results, ask.start_at)?;
+        let place = take(self)?;
+        let books = self
             .catalog
             .books(ask.user_id, ranks)
             .await?
-            .logged(AnswerLog::new(transport, &self.metrics, span, started)))
+            .logged(AnswerLog::new(transport, &self.metrics, span, started));
+        Ok((books, place))
     }
 
     /// The largest one-shot answer, in bytes.
