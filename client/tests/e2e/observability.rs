@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 
 use crate::{
     proxy::CuttingProxy,
-    support::{TestServer, spawn_client, spawn_server, sqlite_store},
+    support::{TestServer, TestStore, server_config, spawn_client, spawn_server},
 };
 
 const RECOMMEND_OK: [(&str, &str); 2] = [("grpc_method", "Recommend"), ("grpc_code", "OK")];
@@ -157,8 +157,8 @@ async fn every_metric_the_dashboard_charts_exists_in_a_real_scrape() {
 
     // Traffic that makes every family show: a store (page reads), a complete
     // run, a failed one, and a REST answer.
-    let store = sqlite_store("1", 2000).await;
-    let server = store.serve().await;
+    let store = TestStore::sqlite("1", 2000).await;
+    let server = store.serve_with(server_config()).await;
     let client = spawn_client(&server.url()).await;
     assert_eq!(client.get_json("/2000").await.0, StatusCode::OK);
     assert_eq!(

@@ -9,13 +9,13 @@ use reqwest::StatusCode;
 
 use crate::{
     proxy::CuttingProxy,
-    support::{LoadedStore, generated_file, postgres_store, spawn_client, sqlite_store},
+    support::{TestStore, generated_file, server_config, spawn_client},
 };
 
 const MILLION: u64 = 1_000_000;
 
-async fn a_million_books_for_user_1_equal_the_generated_file(store: LoadedStore) {
-    let server = store.serve().await;
+async fn a_million_books_for_user_1_equal_the_generated_file(store: TestStore) {
+    let server = store.serve_with(server_config()).await;
     let client = spawn_client(&server.url()).await;
     let (status, body) = client.get_json("/1000000?user_id=1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -24,26 +24,27 @@ async fn a_million_books_for_user_1_equal_the_generated_file(store: LoadedStore)
     assert!(
         std::fs::read(&client.output).unwrap() == generated_file(1, MILLION, Format::Txt),
         "the file from {} differs from the generated catalog's",
-        store.spec
+        store.spec()
     );
 }
 
 #[tokio::test]
 async fn sqlite_a_million_books_through_the_trigger_equal_the_generated_file() {
-    a_million_books_for_user_1_equal_the_generated_file(sqlite_store("1", MILLION).await).await;
+    a_million_books_for_user_1_equal_the_generated_file(TestStore::sqlite("1", MILLION).await)
+        .await;
 }
 
 #[tokio::test]
 async fn postgres_a_million_books_through_the_trigger_equal_the_generated_file() {
-    if let Some(store) = postgres_store("1", MILLION).await {
+    if let Some(store) = TestStore::postgres("1", MILLION).await {
         a_million_books_for_user_1_equal_the_generated_file(store).await;
     }
 }
 
 #[tokio::test]
 async fn a_stream_from_a_store_cut_by_the_network_resumes_into_the_same_file() {
-    let store = sqlite_store("3", 50_000).await;
-    let server = store.serve().await;
+    let store = TestStore::sqlite("3", 50_000).await;
+    let server = store.serve_with(server_config()).await;
     // 50,000 books are about 5 MB on the wire: both cuts land mid-stream.
     let proxy = CuttingProxy::start(server.grpc_addr, &[300_000, 2_000_000]).await;
     let client = spawn_client(&proxy.url()).await;
@@ -56,11 +57,11 @@ async fn a_stream_from_a_store_cut_by_the_network_resumes_into_the_same_file() {
 #[tokio::test]
 async fn a_database_backend_killed_mid_run_is_resumed_into_the_same_file() {
     const BOOKS: u64 = 300_000;
-    let Some(store) = postgres_store("2", BOOKS).await else {
+    let Some(store) = TestStore::postgres("2", BOOKS).await else {
         return;
     };
-    let database = store.database.clone().unwrap();
-    let server = store.serve().await;
+    let database = store.database().clone();
+    let server = store.serve_with(server_config()).await;
     let client = spawn_client(&server.url()).await;
     let run = client.get_json_in_background(&format!("/{BOOKS}?user_id=2"));
     server.wait_for_a_stream().await;
@@ -80,8 +81,8 @@ async fn a_database_backend_killed_mid_run_is_resumed_into_the_same_file() {
 
 #[tokio::test]
 async fn a_user_with_fewer_books_than_asked_gets_them_all_and_the_answer_says_so() {
-    let store = sqlite_store("5", 700).await;
-    let server = store.serve().await;
+    let store = TestStore::sqlite("5", 700).await;
+    let server = store.serve_with(server_config()).await;
     let client = spawn_client(&server.url()).await;
 
     let (status, body) = client.get_json("/1000?user_id=5").await;
@@ -100,8 +101,8 @@ async fn a_user_with_fewer_books_than_asked_gets_them_all_and_the_answer_says_so
 
 #[tokio::test]
 async fn an_unknown_user_is_a_404_that_names_the_user() {
-    let store = sqlite_store("5", 10).await;
-    let server = store.serve().await;
+    let store = TestStore::sqlite("5", 10).await;
+    let server = store.serve_with(server_config()).await;
     let client = spawn_client(&server.url()).await;
     let (status, body) = client.get_json("/10?user_id=77").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

@@ -108,7 +108,7 @@ async fn spawn_one_short_server() -> TestServer {
             .with_graceful_shutdown(rest_stop)
             .await
     });
-    TestServer::new(grpc_addr, rest_addr, stop)
+    TestServer::stand_in(grpc_addr, rest_addr, stop)
 }
 
 async fn every_answer_of(scenario: &str) {

@@ -52,7 +52,7 @@ async fn a_closed_port_counts_as_a_transport_failure() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let server = TestServer::new(addr, addr, CancellationToken::new());
+    let server = TestServer::stand_in(addr, addr, CancellationToken::new());
     for scenario in ["rest", "grpc-unary"] {
         let report = run_one(opts(
             &server,
@@ -83,7 +83,7 @@ async fn an_answer_that_never_comes_is_a_timeout() {
             .with_graceful_shutdown(stopped)
             .await
     });
-    let server = TestServer::new(addr, addr, stop);
+    let server = TestServer::stand_in(addr, addr, stop);
     let report = run_one(opts(
         &server,
         "rest",

@@ -83,7 +83,7 @@ async fn a_server_closing_every_connection_after_answering_costs_no_failures() {
             .with_graceful_shutdown(stopped)
             .await
     });
-    let server = crate::support::TestServer::new(addr, addr, stop);
+    let server = crate::support::TestServer::stand_in(addr, addr, stop);
     for scenario in ["rest", "rest-stream"] {
         let report = run_one(opts(&server, scenario, &["--run-time", "500ms"])).await;
         assert!(report.requests_ok > 0, "{report:#?}");

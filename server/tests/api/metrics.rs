@@ -9,7 +9,7 @@ use bookstream_testkit::metrics::{self, value};
 use prometheus_parse::Scrape;
 use tonic::Code;
 
-use crate::support::{Store, TestServer, collect, request, spawn_server};
+use crate::support::{TestServer, TestStore, collect, request, spawn_server};
 
 /// The server's metrics, parsed.
 pub(crate) async fn scrape(server: &TestServer) -> Scrape {
@@ -104,7 +104,7 @@ async fn a_stream_of_1000_books_moves_every_counter_by_exactly_that() {
 
 #[tokio::test]
 async fn failed_rpcs_are_counted_under_their_codes() {
-    let store = Store::sqlite("1", 3000).await;
+    let store = TestStore::sqlite("1", 3000).await;
     let server = store.serve().await;
 
     // A bad request.

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::{Code, transport::Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::support::{Store, collect, request, spawn_server_with, store_config};
+use crate::support::{TestStore, collect, request, spawn_server_with, store_config};
 
 const PASSWORD: &str = "pw-never-shown-4711";
 
@@ -74,7 +74,7 @@ async fn an_sqlite_file_without_a_catalog_serves_nothing_and_says_to_load_it() {
     assert_eq!(response.status(), 503);
 
     // Loaded while the server runs: it serves without a restart.
-    let store = Store::Sqlite { _dir: dir, path };
+    let store = TestStore::sqlite_in(dir, path);
     store.load("1", 50).await;
     server.wait_for_serving_status(ServingStatus::Serving).await;
     assert_eq!(collect(server.stream(request(1, 50)).await).await.len(), 50);
@@ -107,7 +107,7 @@ async fn a_file_that_is_not_sqlite_stops_the_server_at_start_with_one_line() {
 
 #[tokio::test]
 async fn an_unreachable_database_starts_not_serving_and_serves_once_it_is_back() {
-    let Some(store) = Store::postgres("1", 300).await else {
+    let Some(store) = TestStore::postgres("1", 300).await else {
         return;
     };
     let database = store.database();
@@ -176,7 +176,7 @@ async fn a_database_without_the_schema_says_to_load_it_not_sql() {
 #[tokio::test]
 async fn a_backend_terminated_mid_stream_ends_the_stream_with_unavailable() {
     const BOOKS: u64 = 2_500;
-    let Some(store) = Store::postgres("1", BOOKS).await else {
+    let Some(store) = TestStore::postgres("1", BOOKS).await else {
         return;
     };
     let database = store.database();

@@ -6,7 +6,7 @@
 use bookstream::{BookRecommendation, COUNT_HEADER, RecommendationRequest, catalog};
 use tonic::Code;
 
-use crate::support::{Store, collect, request};
+use crate::support::{TestStore, collect, request};
 
 /// Books per user in these stores; pages of 100 make every stream cross pages.
 const BOOKS: u64 = 2_500;
@@ -22,7 +22,7 @@ fn count_of<T>(response: &tonic::Response<T>) -> u64 {
         .unwrap()
 }
 
-async fn streams_the_catalog_books_of_a_user_across_pages(store: Store) {
+async fn streams_the_catalog_books_of_a_user_across_pages(store: TestStore) {
     let server = store.serve().await;
     let response = server
         .grpc()
@@ -37,7 +37,7 @@ async fn streams_the_catalog_books_of_a_user_across_pages(store: Store) {
     assert_eq!(other, catalog::books(2, 0..10).collect::<Vec<_>>());
 }
 
-async fn a_resumed_stream_continues_at_its_keyset(store: Store) {
+async fn a_resumed_stream_continues_at_its_keyset(store: TestStore) {
     let server = store.serve().await;
     for start_at in [1, 99, 100, 1234, BOOKS - 1, BOOKS] {
         let response = server
@@ -60,7 +60,7 @@ async fn a_resumed_stream_continues_at_its_keyset(store: Store) {
     }
 }
 
-async fn a_user_with_fewer_books_gets_them_all_and_the_count_says_so(store: Store) {
+async fn a_user_with_fewer_books_gets_them_all_and_the_count_says_so(store: TestStore) {
     let server = store.serve().await;
     let asked = BOOKS + 1_500;
     let response = server
@@ -95,7 +95,7 @@ async fn a_user_with_fewer_books_gets_them_all_and_the_count_says_so(store: Stor
     }
 }
 
-async fn a_user_without_books_is_not_found_by_name(store: Store) {
+async fn a_user_without_books_is_not_found_by_name(store: TestStore) {
     let server = store.serve().await;
     let status = server.refusal(request(42, 10)).await;
     assert_eq!(status.code(), Code::NotFound);
@@ -120,7 +120,7 @@ async fn a_user_without_books_is_not_found_by_name(store: Store) {
     }
 }
 
-async fn the_twins_answer_the_same_books_from_a_store(store: Store) {
+async fn the_twins_answer_the_same_books_from_a_store(store: TestStore) {
     let server = store.serve().await;
     let query = "user_id=2&max_results=1500&start_at=250";
     let resumed = RecommendationRequest {
@@ -163,7 +163,7 @@ async fn the_twins_answer_the_same_books_from_a_store(store: Store) {
 
 /// Values that would break a query built by formatting: all are bound, so
 /// they are only ever numbers that match nothing, or refused as input.
-async fn hostile_values_are_bound_never_executed(store: Store) {
+async fn hostile_values_are_bound_never_executed(store: TestStore) {
     let server = store.serve().await;
     for user_id in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
         let status = server.refusal(request(user_id, 10)).await;
@@ -193,7 +193,7 @@ async fn hostile_values_are_bound_never_executed(store: Store) {
     assert_eq!(books.len() as u64, BOOKS);
 }
 
-async fn loading_twice_gives_the_same_store(store: Store) {
+async fn loading_twice_gives_the_same_store(store: TestStore) {
     let server = store.serve().await;
     let before = collect(server.stream(request(2, BOOKS)).await).await;
     store.load("1-2", BOOKS).await;
@@ -211,7 +211,7 @@ macro_rules! for_each_store {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    super::$check(crate::support::Store::sqlite("1-2", super::BOOKS).await).await;
+                    super::$check(crate::support::TestStore::sqlite("1-2", super::BOOKS).await).await;
                 }
             )*
         }
@@ -219,7 +219,7 @@ macro_rules! for_each_store {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    if let Some(store) = crate::support::Store::postgres("1-2", super::BOOKS).await {
+                    if let Some(store) = crate::support::TestStore::postgres("1-2", super::BOOKS).await {
                         super::$check(store).await;
                     }
                 }

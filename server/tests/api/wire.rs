@@ -6,7 +6,7 @@ use bookstream::{RecommendationRequest, catalog, codec::BookBytesCodec};
 use prost::Message;
 use tonic::codegen::http::uri::PathAndQuery;
 
-use crate::support::{Store, TestServer, collect, spawn_server};
+use crate::support::{TestServer, TestStore, collect, spawn_server};
 
 /// Every message of a `Recommend` stream, as raw bytes.
 async fn raw_messages(server: &TestServer, request: RecommendationRequest) -> Vec<bytes::Bytes> {
@@ -41,6 +41,6 @@ async fn generated_books_go_out_as_prosts_bytes() {
 
 #[tokio::test]
 async fn store_books_go_out_as_prosts_bytes() {
-    let store = Store::sqlite("2", 2_000).await;
+    let store = TestStore::sqlite("2", 2_000).await;
     assert_prosts_bytes(&store.serve().await).await;
 }
