@@ -40,29 +40,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The server's Recommend stream yields small handles (src/book.rs) that its
     // codec writes as BookRecommendation messages, so no owned message is built
     // per book. The wire is the proto's: same service, methods and messages.
-    let server = service(&descriptors, |method| {
-        if method.server_streaming() {
-            (
-                "crate::book::OutgoingBook",
-                "crate::codec::OutgoingBookCodec",
-            )
-        } else {
-            (
-                "crate::pb::BookRecommendations",
-                "crate::codec::StreamingProstCodec",
-            )
-        }
-    });
+    let server = service(
+        &descriptors,
+        |_| true,
+        |method| {
+            if method.output_type() == ".recommendations.BookRecommendation" {
+                (
+                    "crate::book::OutgoingBook".to_owned(),
+                    "crate::codec::OutgoingBookCodec",
+                )
+            } else {
+                (
+                    message_path(method.output_type()),
+                    "crate::codec::StreamingProstCodec",
+                )
+            }
+        },
+    );
     tonic_build::manual::Builder::new()
         .build_client(false)
         .out_dir(&out_dir)
         .compile(&[server]);
 
-    // The callers (the client's runs, the load harness) read each answer in
-    // place, so their stub hands every message over as its bytes.
-    let bytes_client = service(&descriptors, |_| {
-        ("bytes::Bytes", "crate::codec::BookBytesCodec")
-    });
+    // The readers (the client's runs, the load harness) read each answer in
+    // place, so their stub hands every message over as its bytes. Producers
+    // use the generated prost client.
+    let bytes_client = service(
+        &descriptors,
+        |method| method.input_type() == ".recommendations.RecommendationRequest",
+        |_| ("bytes::Bytes".to_owned(), "crate::codec::BookBytesCodec"),
+    );
     let bytes_dir = out_dir.join("bytes_client");
     std::fs::create_dir_all(&bytes_dir)?;
     tonic_build::manual::Builder::new()
@@ -74,32 +81,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The proto's one service, with each method's answer type and codec chosen
-/// by `answer`; requests are always the proto's request message.
+/// The proto's one service with the methods `include` keeps, each method's
+/// answer type and codec chosen by `answer`; requests are always the proto's
+/// own messages.
 fn service(
     descriptors: &FileDescriptorSet,
-    answer: impl Fn(&MethodDescriptorProto) -> (&'static str, &'static str),
+    include: impl Fn(&MethodDescriptorProto) -> bool,
+    answer: impl Fn(&MethodDescriptorProto) -> (String, &'static str),
 ) -> Service {
     let (package, proto) = the_service(descriptors);
     let mut builder = Service::builder().name(proto.name()).package(package);
-    for method in &proto.method {
+    for method in proto.method.iter().filter(|method| include(method)) {
         let (output, codec) = answer(method);
-        let input = format!(
-            "crate::pb::{}",
-            method.input_type().rsplit('.').next().unwrap_or_default()
-        );
+        let input = message_path(method.input_type());
         let mut built = Method::builder()
             .name(snake_case(method.name()))
             .route_name(method.name())
             .input_type(input)
             .output_type(output)
             .codec_path(codec);
+        if method.client_streaming() {
+            built = built.client_streaming();
+        }
         if method.server_streaming() {
             built = built.server_streaming();
         }
         builder = builder.method(built.build());
     }
     builder.build()
+}
+
+/// The generated Rust type of a proto message (`.recommendations.AppendAck`).
+fn message_path(proto_type: &str) -> String {
+    format!(
+        "crate::pb::{}",
+        proto_type.rsplit('.').next().unwrap_or_default()
+    )
 }
 
 /// The package and the one service of the proto.

@@ -4,9 +4,12 @@ use std::{ffi::OsStr, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::TypedValueParser, error::ErrorKind};
 
-use crate::source::{
-    CatalogSpec, StoreOptions,
-    load::{LoadRequest, UserRange},
+use crate::{
+    ingest::records::{ColumnMap, Format, Input},
+    source::{
+        CatalogSpec, StoreOptions,
+        load::{LoadRequest, UserRange},
+    },
 };
 
 /// Bookstream recommendations server: streams books over gRPC and answers the
@@ -24,8 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Fill a store with the generated catalog: for every user in --users,
-    /// the books of rank 0..--books, replacing those users' lists.
+    /// Fill a store: with the generated catalog (for every user in --users,
+    /// the books of rank 0..--books), or with a team's file (--from), replacing
+    /// the lists of the users loaded (or, with --append, adding to them).
     Load(LoadArgs),
 }
 
@@ -40,12 +44,50 @@ pub struct LoadArgs {
     pub log: bookstream::telemetry::LogArgs,
 
     /// Users to load, inclusive: `7` or `1-3`.
-    #[arg(long, default_value = "0-9")]
+    #[arg(long, default_value = "0-9", conflicts_with = "from")]
     pub users: UserRange,
 
     /// Books per user (ranks 0..N).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with = "from")]
     pub books: u64,
+
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+/// `server load --from`: a team's own file instead of the generated catalog.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// Load this file (`-` for standard input) instead of the generated
+    /// catalog. Columns: user_id, title, author, isbn13 (optional), year,
+    /// genre, score and optionally rank (see docs/stores.md).
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<Input>,
+
+    /// The file's format; by default from its extension (.csv, .jsonl or
+    /// .ndjson, .parquet). Standard input needs it.
+    #[arg(long, requires = "from")]
+    pub format: Option<Format>,
+
+    /// Other names for the columns: `user_id=customer,title=name,…`.
+    #[arg(long, requires = "from", default_value = "")]
+    pub columns: ColumnMap,
+
+    /// Add each user's books after their current last rank, instead of
+    /// replacing their list.
+    #[arg(long, requires = "from")]
+    pub append: bool,
+
+    /// Bad rows to skip (each reported with its row, column and reason);
+    /// one more and nothing is loaded.
+    #[arg(long, requires = "from", default_value_t = 0)]
+    pub max_errors: u64,
+
+    /// Where bad rows are written, as CSV (row, column, reason); by default
+    /// `PATH.rejects.csv` beside the input (stderr only for standard input).
+    #[arg(long, requires = "from", value_name = "PATH")]
+    pub rejects: Option<PathBuf>,
 }
 
 impl LoadArgs {
@@ -129,6 +171,22 @@ pub struct ServerConfig {
     #[arg(long, env = "BOOKSTREAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Secret that grants writes: without it the server takes no appends
+    /// (`Append`, `POST /recommendations` answer PERMISSION_DENIED / 403);
+    /// with it they need `authorization: Bearer <write token>` (the read
+    /// token does not grant them; the write token also reads). An SQLite
+    /// store is then opened read-write (created if missing, in WAL mode).
+    /// Pass it through the environment, not the command line.
+    #[arg(long, env = "BOOKSTREAM_WRITE_TOKEN", hide_env_values = true)]
+    pub write_token: Option<String>,
+
+    /// Most books in one appended batch (an `Append` message or a `POST
+    /// /recommendations` body); larger batches are refused with
+    /// RESOURCE_EXHAUSTED / 413 and nothing of them is written.
+    #[arg(long, env = "BOOKSTREAM_MAX_APPEND_BOOKS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_append_books: u64,
+
     /// Where books come from: `generated` (the deterministic catalog, no
     /// setup), `sqlite:PATH` (a file, opened read-only) or
     /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`. Fill a store with `server load`.
@@ -202,6 +260,14 @@ impl ServerConfig {
         }
     }
 
+    /// Largest `POST /recommendations` body: room for --max-append-books
+    /// books at the contract's longest fields.
+    pub fn max_append_body_bytes(&self) -> usize {
+        usize::try_from(self.max_append_books)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(APPEND_LINE_BYTES)
+    }
+
     /// The limits that requests are checked against.
     pub fn limits(&self) -> crate::limits::Limits {
         crate::limits::Limits {
@@ -210,6 +276,9 @@ impl ServerConfig {
         }
     }
 }
+
+/// The longest NDJSON line a book can take: its fields at their limits, escaped.
+const APPEND_LINE_BYTES: usize = 2 * 1024;
 
 /// Parses `--catalog`. clap's own errors quote the value given, and a
 /// PostgreSQL URL may hold a password: these errors never quote it.

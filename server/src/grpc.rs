@@ -1,21 +1,28 @@
 //! The gRPC edge: the streaming `Recommend` and its unary twin `RecommendBatch`,
-//! both answered from the server's catalog.
+//! both answered from the server's catalog, and `Append` (in `append.rs`).
+
+mod append;
+
+pub use append::AppendStream;
 
 use std::time::Instant;
 
 use bookstream::{
     BookRecommendations, COUNT_HEADER, RecommendationRequest,
     book::OutgoingBook,
+    pb::AppendRequest,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
     telemetry::{self, MetadataSource},
 };
 use futures::{StreamExt, stream};
 use prost::Message;
-use tonic::{Request, Response, Status, metadata::MetadataValue};
+use tonic::{Request, Response, Status, Streaming, metadata::MetadataValue};
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
+    auth::WriteAccess,
     deadline,
+    ingest::Appender,
     limits::LimitError,
     pipeline::{Ask, Pipeline, Refusal},
     source::{BookStream, Books, SourceError},
@@ -34,11 +41,17 @@ pub type RecommendStream = Supervised<
 #[derive(Debug, Clone)]
 pub struct RecommendationService {
     pipeline: Pipeline,
+    appender: Appender,
+    writes: WriteAccess,
 }
 
 impl RecommendationService {
-    pub fn new(pipeline: Pipeline) -> Self {
-        Self { pipeline }
+    pub fn new(pipeline: Pipeline, appender: Appender, writes: WriteAccess) -> Self {
+        Self {
+            pipeline,
+            appender,
+            writes,
+        }
     }
 
     /// The tonic service, with the encoder allowed to send the largest
@@ -52,6 +65,14 @@ impl RecommendationService {
 #[tonic::async_trait]
 impl Recommendations for RecommendationService {
     type RecommendStream = RecommendStream;
+    type AppendStream = AppendStream;
+
+    async fn append(
+        &self,
+        request: Request<Streaming<AppendRequest>>,
+    ) -> Result<Response<Self::AppendStream>, Status> {
+        append::append(&self.appender, &self.writes, request).await
+    }
 
     async fn recommend(
         &self,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod deadline;
 pub mod grpc;
 pub mod health;
+pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod one_shot;
@@ -53,6 +54,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Catalog(#[from] source::OpenError),
+    #[error(transparent)]
+    Writer(#[from] ingest::append::WriterError),
     #[error("building the reflection service failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC listener failed: {0}")]
@@ -69,6 +72,7 @@ pub struct Server {
     rest: TcpListener,
     tls: Option<ServerTlsConfig>,
     catalog: source::Catalog,
+    appender: ingest::Appender,
     streams: streams::StreamGauge,
     metrics: metrics::Metrics,
 }
@@ -85,6 +89,15 @@ impl Server {
         let read_seconds = metrics
             .as_ref()
             .map(|metrics| metrics.catalog_read_seconds.clone());
+        // The writer first: it creates and migrates an SQLite file before readers open it.
+        let appender = match &config.write_token {
+            Some(_) => ingest::Appender::open(
+                &config.catalog,
+                usize::try_from(config.max_append_books).unwrap_or(usize::MAX),
+                metrics.clone(),
+            )?,
+            None => ingest::Appender::off(),
+        };
         let catalog = source::Catalog::open(&config.catalog, config.store_options(), read_seconds)?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(ServerTlsConfig::new().identity(Identity::from_pem(
@@ -101,6 +114,7 @@ impl Server {
             rest,
             tls,
             catalog,
+            appender,
             streams,
             metrics,
         })
@@ -148,7 +162,12 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
-        let token_check = auth::TokenCheck::new(self.config.token.as_deref());
+        let token_check = auth::TokenCheck::new(self.config.token.as_deref())
+            .with_write_token(self.config.write_token.as_deref());
+        let writes = auth::WriteAccess::new(
+            self.config.write_token.as_deref(),
+            self.config.token.as_deref(),
+        );
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
@@ -162,7 +181,9 @@ impl Server {
             self.catalog.clone(),
             self.metrics.clone(),
         );
-        let recommendations = RecommendationService::new(pipeline.clone()).into_server();
+        let recommendations =
+            RecommendationService::new(pipeline.clone(), self.appender.clone(), writes.clone())
+                .into_server();
         // Probes cannot send a token: health answers without it; every RPC
         // that returns books, and reflection, still require it.
         let grpc = builder
@@ -188,6 +209,9 @@ impl Server {
         let rest_metrics = self.metrics.clone();
         let rest_app = rest::app(rest::RestParts {
             pipeline,
+            appender: self.appender,
+            writes,
+            max_append_body_bytes: self.config.max_append_body_bytes(),
             health: catalog_health,
             metrics: self.metrics,
             token: token_check,

@@ -1,12 +1,14 @@
 //! The REST/JSON twin: the same books as the gRPC calls, from the same
 //! catalog, as one JSON array (`/recommendations`) or streamed as NDJSON
-//! (`/recommendations/stream`).
+//! (`/recommendations/stream`); and `POST /recommendations`, the twin of
+//! `Append` (in `append.rs`).
 
 use std::time::Instant;
 
 use axum::{
     Json, Router,
     body::Body,
+    extract::DefaultBodyLimit,
     extract::{Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     middleware::from_fn_with_state,
@@ -24,13 +26,15 @@ use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 use tracing::{Instrument, Span, field::Empty};
 
+mod append;
 mod ndjson;
 
 pub use ndjson::{NdjsonChunks, NdjsonError};
 
 use crate::{
-    auth::{self, TokenCheck},
+    auth::{self, TokenCheck, WriteAccess},
     health::CatalogHealth,
+    ingest::Appender,
     limits::LimitError,
     metrics::{self, Metrics, ServerMetrics},
     pipeline::{Ask, Pipeline, Refusal},
@@ -48,6 +52,11 @@ pub struct RestParts {
     /// Shared with the gRPC service: one stream cap and one one-shot cap
     /// cover both listeners.
     pub pipeline: Pipeline,
+    /// Shared with the gRPC `Append`.
+    pub appender: Appender,
+    pub writes: WriteAccess,
+    /// Largest `POST /recommendations` body, in bytes.
+    pub max_append_body_bytes: usize,
     /// What the catalog's last health check said.
     pub health: CatalogHealth,
     pub metrics: Metrics,
@@ -58,6 +67,8 @@ pub struct RestParts {
 #[derive(Debug, Clone)]
 struct RestState {
     pipeline: Pipeline,
+    appender: Appender,
+    writes: WriteAccess,
     health: CatalogHealth,
 }
 
@@ -66,12 +77,20 @@ struct RestState {
 pub fn app(parts: RestParts) -> Router {
     let RestParts {
         pipeline,
+        appender,
+        writes,
+        max_append_body_bytes,
         health,
         metrics,
         token,
     } = parts;
     let books = Router::new()
-        .route("/recommendations", get(recommendations))
+        .route(
+            "/recommendations",
+            get(recommendations)
+                .post(append::append)
+                .layer(DefaultBodyLimit::max(max_append_body_bytes)),
+        )
         .route("/recommendations/stream", get(recommendations_stream))
         .route_layer(from_fn_with_state(token, auth::require_token));
     let mut open = Router::new().route("/health", get(health_check));
@@ -81,7 +100,12 @@ pub fn app(parts: RestParts) -> Router {
             get(move || async move { metrics_page(&metrics) }),
         );
     }
-    let mut app = books.merge(open).with_state(RestState { pipeline, health });
+    let mut app = books.merge(open).with_state(RestState {
+        pipeline,
+        appender,
+        writes,
+        health,
+    });
     if let Some(metrics) = metrics {
         app = app.route_layer(from_fn_with_state(metrics, metrics::http::track));
     }

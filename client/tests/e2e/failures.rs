@@ -218,6 +218,15 @@ type BookStream = Pin<Box<dyn Stream<Item = Result<OutgoingBook, Status>> + Send
 #[tonic::async_trait]
 impl Recommendations for FaultyService {
     type RecommendStream = BookStream;
+    type AppendStream =
+        Pin<Box<dyn Stream<Item = Result<bookstream::pb::AppendAck, Status>> + Send>>;
+
+    async fn append(
+        &self,
+        _: Request<tonic::Streaming<bookstream::pb::AppendRequest>>,
+    ) -> Result<Response<Self::AppendStream>, Status> {
+        Err(Status::unimplemented("this stand-in server only reads"))
+    }
 
     async fn recommend(
         &self,

@@ -29,6 +29,15 @@ fn short(request: &RecommendationRequest) -> catalog::Books {
 #[tonic::async_trait]
 impl Recommendations for OneShort {
     type RecommendStream = Pin<Box<dyn Stream<Item = Result<OutgoingBook, Status>> + Send>>;
+    type AppendStream =
+        Pin<Box<dyn Stream<Item = Result<bookstream::pb::AppendAck, Status>> + Send>>;
+
+    async fn append(
+        &self,
+        _: Request<tonic::Streaming<bookstream::pb::AppendRequest>>,
+    ) -> Result<Response<Self::AppendStream>, Status> {
+        Err(Status::unimplemented("this stand-in server only reads"))
+    }
 
     async fn recommend(
         &self,

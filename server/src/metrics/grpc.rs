@@ -20,9 +20,10 @@ pub const RECOMMEND: GrpcMethod = rpc(names::SERVICE, names::RECOMMEND, "server_
 
 /// The RPCs this server answers, and their kind. Anything else is counted as
 /// `unknown`, so that arbitrary paths cannot grow the label sets.
-const METHODS: [GrpcMethod; 5] = [
+const METHODS: [GrpcMethod; 6] = [
     RECOMMEND,
     rpc(names::SERVICE, names::RECOMMEND_BATCH, "unary"),
+    rpc(names::SERVICE, names::APPEND, "bidi_stream"),
     rpc("grpc.health.v1.Health", "Check", "unary"),
     rpc("grpc.health.v1.Health", "Watch", "server_stream"),
     rpc(

@@ -74,6 +74,9 @@ pub struct ServerMetrics {
     pub active_streams: Gauge,
     pub connections_closed: Family<ClosedLabels, Counter>,
     pub catalog_read_seconds: Histogram,
+    pub books_appended: Family<Transport, Counter>,
+    pub appends_duplicate: Family<Transport, Counter>,
+    pub append_seconds: HistogramFamily<Transport>,
 }
 
 /// The server's metrics, shared by its edges; `None` where they are switched off.
@@ -103,6 +106,9 @@ impl ServerMetrics {
             active_streams,
             connections_closed: Family::default(),
             catalog_read_seconds: seconds_histogram(),
+            books_appended: Family::default(),
+            appends_duplicate: Family::default(),
+            append_seconds: Family::new_with_constructor(seconds_histogram),
             registry: Registry::default(),
         };
         registry.register(
@@ -155,6 +161,21 @@ impl ServerMetrics {
             "bookstream_catalog_read_seconds",
             "Time to read one page of books from the catalog's store, in seconds",
             metrics.catalog_read_seconds.clone(),
+        );
+        registry.register(
+            "bookstream_books_appended",
+            "Books committed by appends, by transport: grpc (Append) and rest (POST /recommendations)",
+            metrics.books_appended.clone(),
+        );
+        registry.register(
+            "bookstream_append_duplicates",
+            "Batches sent again after they were committed: acknowledged, not written twice, by transport",
+            metrics.appends_duplicate.clone(),
+        );
+        registry.register(
+            "bookstream_append_batch_seconds",
+            "Time from a batch's arrival to its commit (or its earlier answer), in seconds, by transport",
+            metrics.append_seconds.clone(),
         );
         Self {
             registry,

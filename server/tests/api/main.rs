@@ -4,10 +4,12 @@
 // Test support panics on purpose: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod append;
 mod auth;
 mod cli;
 mod discovery;
 mod grpc;
+mod import;
 mod metrics;
 mod rest;
 mod slowloris;

@@ -4,8 +4,8 @@
 //! Loading replaces the lists of the users it loads, in one transaction:
 //! loading twice gives the same store, and a reader never sees half a load.
 
-mod postgres;
-mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use std::{
     fmt,
@@ -157,6 +157,16 @@ impl Progress {
         Self { bar }
     }
 
+    /// A counter of rows for a load whose size is not known ahead (a file).
+    pub fn rows() -> Self {
+        let bar = ProgressBar::no_length();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} rows, {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Self { bar }
+    }
+
     /// No bar at all (tests, embedders).
     pub fn hidden() -> Self {
         Self {
@@ -176,7 +186,7 @@ impl Progress {
         self.bar.set_position(0);
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -16,7 +16,7 @@ use crate::source::{
     stored,
 };
 
-mod migrations {
+pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
 }
 
@@ -164,6 +164,13 @@ pub(super) async fn load(
             "INSERT INTO recommendation_lists (user_id, length)
              SELECT user_id, $3 FROM generate_series($1::bigint, $2::bigint) AS user_id",
             &[&first, &last, &stored(request.books)],
+        )
+        .await
+        .map_err(fail)?;
+    // Appends take ids from this sequence: move it past the ids just written.
+    transaction
+        .batch_execute(
+            "SELECT setval('book_ids', (SELECT coalesce(max(book_id), 0) + 1 FROM books), false)",
         )
         .await
         .map_err(fail)?;

@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::{LoadError, LoadRequest, PROGRESS_BATCH, Progress};
 use crate::source::{StoreFailure, stored};
 
-mod migrations {
+pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/sqlite");
 }
 

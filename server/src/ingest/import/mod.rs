@@ -1,0 +1,270 @@
+//! `server load --from`: a team's file (CSV, JSON Lines, Parquet) into a
+//! store, all or nothing. Rows are checked as they are read; bad ones are
+//! reported and, up to `--max-errors`, skipped; past it, or on any failure
+//! (a file that cannot be read, the store, a killed process), the
+//! transaction is never committed and the store is as it was.
+
+mod postgres;
+mod sqlite;
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use super::records::{ColumnMap, Format, ImportRow, Input, ReadError, Rejection, Rows};
+use crate::source::{CatalogSpec, StoreFailure, load::Progress};
+
+/// What the users in the file get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Their lists are replaced by the file's books (as `server load` does).
+    Replace,
+    /// The file's books go after each user's current last rank.
+    Append,
+}
+
+/// What to import, and how strictly.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub input: Input,
+    pub format: Format,
+    pub columns: ColumnMap,
+    pub mode: Mode,
+    /// Bad rows tolerated (skipped and reported); one more and nothing is committed.
+    pub max_errors: u64,
+    /// Where bad rows are written (CSV: row, column, reason); `None`: stderr only.
+    pub rejects: Option<PathBuf>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// Books committed.
+    pub books: u64,
+    /// Users whose lists were written.
+    pub users: u64,
+    /// Rows skipped as bad (at most `max_errors`).
+    pub rejected: u64,
+    /// The rejects file, when a row was rejected and one was asked for.
+    pub rejects: Option<PathBuf>,
+    pub elapsed: Duration,
+}
+
+impl ImportReport {
+    pub fn books_per_second(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.books as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Why nothing was imported; the store is as it was before.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the generated catalog takes no files: give --catalog sqlite:PATH or postgres://…")]
+    Generated,
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(
+        "{rejected} rows broke the contract, more than --max-errors {max_errors}: nothing was loaded{}",
+        rejects.as_ref().map(|path| format!(" (the bad rows are in {})", path.display())).unwrap_or_default()
+    )]
+    TooManyErrors {
+        rejected: u64,
+        max_errors: u64,
+        rejects: Option<PathBuf>,
+    },
+    #[error(
+        "row {row}: --append puts each user's books after their last rank, so the file's \
+         `rank` column cannot be kept: drop it, or load without --append"
+    )]
+    RankWithAppend { row: u64 },
+    #[error(
+        "user {user_id}: the file's ranks are not 0, 1, 2, … without gaps ({books} books, \
+         highest rank {highest}): nothing was loaded"
+    )]
+    Gaps {
+        user_id: u64,
+        books: u64,
+        highest: u64,
+    },
+    #[error("writing the rejects file {path} failed: {source}")]
+    Rejects {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("loading {store} failed: {cause}")]
+    Store {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
+    #[error("migrating the schema of {store} failed: {cause}")]
+    Migration {
+        store: String,
+        #[source]
+        cause: StoreFailure,
+    },
+}
+
+/// The default rejects file of an input: beside it, `NAME.rejects.csv`.
+pub fn rejects_beside(input: &Input) -> Option<PathBuf> {
+    match input {
+        Input::Stdin => None,
+        Input::Path(path) => {
+            let mut name = path.file_name()?.to_os_string();
+            name.push(".rejects.csv");
+            Some(path.with_file_name(name))
+        }
+    }
+}
+
+/// Imports `request` into the store named by `spec`; `on_reject` hears
+/// every bad row as it is found (the CLI prints it).
+pub async fn import(
+    spec: &CatalogSpec,
+    request: ImportRequest,
+    progress: &Progress,
+    on_reject: impl FnMut(&Rejection) + Send + 'static,
+) -> Result<ImportReport, ImportError> {
+    let started = Instant::now();
+    let rows = super::records::open(&request.input, request.format, &request.columns)?;
+    let mut checked = Checked::new(&request, on_reject)?;
+    let counts = match spec {
+        CatalogSpec::Generated => return Err(ImportError::Generated),
+        CatalogSpec::Sqlite(path) => {
+            let path = path.clone();
+            let bar = progress.clone();
+            let mode = request.mode;
+            tokio::task::spawn_blocking(move || {
+                let counts = sqlite::import(&path, mode, rows, &mut checked, &bar)?;
+                Ok::<_, ImportError>((counts, checked))
+            })
+            .await
+            .map_err(|error| ImportError::Store {
+                store: spec.to_string(),
+                cause: StoreFailure::during("the load stopped", error),
+            })??
+        }
+        CatalogSpec::Postgres(url) => {
+            postgres::import(url, request.mode, rows, checked, progress).await?
+        }
+    };
+    let ((books, users), checked) = counts;
+    progress.finish();
+    Ok(ImportReport {
+        books,
+        users,
+        rejected: checked.rejected,
+        rejects: checked.rejects_path(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The good rows of a file, with the bad ones counted, reported and
+/// written to the rejects file; past `max_errors`, the import stops.
+pub(crate) struct Checked {
+    max_errors: u64,
+    rejected: u64,
+    mode: Mode,
+    rejects: Option<(PathBuf, Option<csv::Writer<std::fs::File>>)>,
+    on_reject: Box<dyn FnMut(&Rejection) + Send>,
+}
+
+impl Checked {
+    fn new(
+        request: &ImportRequest,
+        on_reject: impl FnMut(&Rejection) + Send + 'static,
+    ) -> Result<Self, ImportError> {
+        if let Some(path) = &request.rejects {
+            // A rejects file from an earlier load would be taken for this one's.
+            remove_stale(path)?;
+        }
+        Ok(Self {
+            max_errors: request.max_errors,
+            rejected: 0,
+            mode: request.mode,
+            rejects: request.rejects.clone().map(|path| (path, None)),
+            on_reject: Box::new(on_reject),
+        })
+    }
+
+    /// The next good row, or `None` at the end of the file.
+    pub(crate) fn next(&mut self, rows: &mut Rows) -> Result<Option<ImportRow>, ImportError> {
+        for item in rows.by_ref() {
+            match item? {
+                Ok(row) => {
+                    if self.mode == Mode::Append && row.rank.is_some() {
+                        return Err(ImportError::RankWithAppend { row: row.row });
+                    }
+                    return Ok(Some(row));
+                }
+                Err(rejection) => self.reject(&rejection)?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Counts and reports a bad row; past `max_errors`, stops the import.
+    pub(crate) fn reject(&mut self, rejection: &Rejection) -> Result<(), ImportError> {
+        self.rejected += 1;
+        (self.on_reject)(rejection);
+        if let Some((path, writer)) = &mut self.rejects {
+            let fail = |source| ImportError::Rejects {
+                path: path.clone(),
+                source,
+            };
+            if writer.is_none() {
+                let mut created = csv::Writer::from_path(&*path).map_err(fail)?;
+                created
+                    .write_record(["row", "column", "reason"])
+                    .map_err(fail)?;
+                *writer = Some(created);
+            }
+            if let Some(writer) = writer {
+                writer
+                    .write_record([
+                        rejection.row.to_string().as_str(),
+                        rejection.column.unwrap_or(""),
+                        rejection.reason.as_str(),
+                    ])
+                    .map_err(fail)?;
+                writer.flush().map_err(|error| fail(error.into()))?;
+            }
+        }
+        if self.rejected > self.max_errors {
+            return Err(ImportError::TooManyErrors {
+                rejected: self.rejected,
+                max_errors: self.max_errors,
+                rejects: self.rejects_path(),
+            });
+        }
+        Ok(())
+    }
+
+    fn rejects_path(&self) -> Option<PathBuf> {
+        match &self.rejects {
+            Some((path, Some(_))) => Some(path.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn remove_stale(path: &Path) -> Result<(), ImportError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(ImportError::Rejects {
+            path: path.to_owned(),
+            source: error.into(),
+        }),
+    }
+}
+
+/// How many rows between two progress updates.
+pub(crate) const PROGRESS_ROWS: u64 = 16_384;
