@@ -17,11 +17,12 @@ pub mod metrics;
 pub mod one_shot;
 pub mod pipeline;
 pub mod rest;
+pub mod shutdown;
 pub mod source;
 pub mod streams;
 pub mod work;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use bookstream::listener::{ConnectionLimits, Gate, GuardedListener};
 use bookstream::pb::FILE_DESCRIPTOR_SET;
@@ -143,7 +144,7 @@ impl Server {
         let streams = self.streams;
         let stop = CancellationToken::new();
         let give_up = CancellationToken::new();
-        tokio::spawn(shut_down_in_stages(
+        tokio::spawn(shutdown::in_stages(
             shutdown,
             self.config.shutdown_grace,
             streams.clone(),
@@ -316,37 +317,6 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         self.stop.cancel();
     }
-}
-
-/// How long ended streams get to say their last word before the server stops waiting.
-const LAST_WORD: Duration = Duration::from_secs(1);
-
-/// The shutdown, in stages: stop accepting; after `grace`, end the streams
-/// still running; a moment later, stop waiting for anyone.
-async fn shut_down_in_stages(
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-    streams: streams::StreamGauge,
-    stop: CancellationToken,
-    give_up: CancellationToken,
-) {
-    shutdown.await;
-    tracing::info!(
-        active_streams = streams.active(),
-        "shutting down: no new requests; streams in flight have {} to finish",
-        humantime::format_duration(grace)
-    );
-    stop.cancel();
-    tokio::time::sleep(grace).await;
-    if streams.active() > 0 {
-        tracing::warn!(
-            active_streams = streams.active(),
-            "ending the streams still running"
-        );
-    }
-    streams.end_all();
-    tokio::time::sleep(LAST_WORD).await;
-    give_up.cancel();
 }
 
 async fn read_tls_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
