@@ -103,7 +103,7 @@ impl LoadArgs {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version)]
 pub struct ServerConfig {
-    /// Address of the gRPC listener (Recommend, RecommendBatch, health, reflection).
+    /// Address of the gRPC listener (Recommend, RecommendBatch, Append, health, reflection).
     #[arg(long, env = "BOOKSTREAM_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
