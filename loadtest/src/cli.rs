@@ -116,6 +116,13 @@ pub enum ScenarioName {
     GrpcStream,
     /// `GET /recommendations/stream`: NDJSON, every line consumed.
     RestStream,
+    /// `Append`: each user a producer appending batches of --max-results
+    /// books on one open call, each batch timed to its ack (needs a store
+    /// and the server's write token as --token).
+    GrpcAppend,
+    /// `POST /recommendations`: the same batches as NDJSON bodies, each with
+    /// its own Idempotency-Key.
+    RestAppend,
 }
 
 impl ScenarioName {
@@ -133,6 +140,8 @@ impl ScenarioName {
             ScenarioName::GrpcUnary => "grpc-unary",
             ScenarioName::GrpcStream => "grpc-stream",
             ScenarioName::RestStream => "rest-stream",
+            ScenarioName::GrpcAppend => "grpc-append",
+            ScenarioName::RestAppend => "rest-append",
         }
     }
 

@@ -24,6 +24,8 @@ fn colour(scenario: ScenarioName) -> RGBColor {
         ScenarioName::GrpcUnary => RGBColor(0, 114, 178),
         ScenarioName::GrpcStream => RGBColor(0, 158, 115),
         ScenarioName::RestStream => RGBColor(204, 121, 167),
+        ScenarioName::GrpcAppend => RGBColor(86, 180, 233),
+        ScenarioName::RestAppend => RGBColor(213, 94, 0),
     }
 }
 

@@ -91,6 +91,23 @@ impl GrpcTarget {
         Ok(response.into_inner())
     }
 
+    /// `user`'s connection, ready to send, and the token to send on it.
+    pub(crate) async fn ready_channel(
+        &self,
+        user: usize,
+    ) -> Result<(Channel, Option<MetadataValue<Ascii>>), Failure> {
+        let mut channel = self.channels[user % self.channels.len()].clone();
+        ServiceExt::<tonic::codegen::http::Request<tonic::body::Body>>::ready(&mut channel)
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    FailureKind::Transport,
+                    format!("the channel is not ready: {error}"),
+                )
+            })?;
+        Ok((channel, self.authorization.clone()))
+    }
+
     /// The client for `user`, on that user's connection, ready to send.
     async fn ready_client(&self, user: usize) -> Result<RecommendationsClient<Channel>, Failure> {
         let mut channel = self.channels[user % self.channels.len()].clone();

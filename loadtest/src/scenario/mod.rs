@@ -1,7 +1,8 @@
-//! The four scenarios. Each one is a function "make one request, verify it,
+//! The four read scenarios and the two write scenarios (`append.rs`). Each one is a function "make one request, verify it,
 //! return its measurements" in its own file; this module only builds the
 //! shared clients and dispatches. Scenarios know nothing of load models.
 
+mod append;
 mod grpc;
 mod grpc_stream;
 mod grpc_unary;
@@ -57,6 +58,8 @@ enum Transport {
         target: grpc::GrpcTarget,
         request: RecommendationRequest,
     },
+    GrpcAppend(Arc<append::GrpcProducers>),
+    RestAppend(Arc<append::RestProducer>),
 }
 
 impl Scenario {
@@ -82,6 +85,20 @@ impl Scenario {
                             reason,
                         })?;
                 Transport::Http(target)
+            }
+            ScenarioName::RestAppend => Transport::RestAppend(Arc::new(append::RestProducer::new(
+                &settings.rest_url,
+                settings.user_id,
+                settings.max_results,
+                settings.connections,
+                settings.token.as_deref(),
+            ))),
+            ScenarioName::GrpcAppend => {
+                Transport::GrpcAppend(Arc::new(append::GrpcProducers::new(
+                    grpc_target(settings)?,
+                    settings.user_id,
+                    settings.max_results,
+                )))
             }
             ScenarioName::GrpcUnary | ScenarioName::GrpcStream => {
                 let endpoint =
@@ -137,8 +154,27 @@ impl Requester for Scenario {
             (Transport::Grpc { target, request }, _) => {
                 grpc_unary::request(target, user, *request, expectation).await
             }
+            (Transport::GrpcAppend(producers), _) => producers.request(user).await,
+            (Transport::RestAppend(producer), _) => producer.request().await,
         }
     }
+}
+
+/// The channels of the gRPC scenarios.
+fn grpc_target(settings: &Settings) -> Result<grpc::GrpcTarget, ScenarioError> {
+    let endpoint =
+        Endpoint::from_shared(settings.grpc_url.clone()).map_err(|error| ScenarioError::Url {
+            what: "gRPC",
+            url: settings.grpc_url.clone(),
+            reason: error.to_string(),
+        })?;
+    grpc::GrpcTarget::new(endpoint, settings.connections, settings.token.as_deref()).map_err(
+        |reason| ScenarioError::Url {
+            what: "gRPC",
+            url: settings.grpc_url.clone(),
+            reason,
+        },
+    )
 }
 
 /// `{base}{path}?user_id=..&max_results=..`, parsed once per run rather than per request.

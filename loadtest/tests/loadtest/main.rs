@@ -4,6 +4,7 @@
 // Test support panics on purpose: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod append;
 mod broken_server;
 mod failure_kinds;
 mod open_model;
