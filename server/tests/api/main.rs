@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod append;
+mod append_faults;
 mod auth;
 mod cli;
 mod discovery;
