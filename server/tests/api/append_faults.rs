@@ -214,3 +214,104 @@ async fn postgres_a_terminated_backend_loses_and_doubles_nothing() {
         a_terminated_backend_loses_and_doubles_nothing(store).await;
     }
 }
+
+/// A small tmpfs, unmounted when dropped; `None` where mounting is not allowed.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            assert!(
+                !bookstream_testkit::required("TMPFS"),
+                "mounting a tmpfs needs root (CAP_SYS_ADMIN)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(Self { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_batch_whole_and_reads_go_on() {
+    let Some(disk) = SmallDisk::mount(2 << 20) else {
+        return;
+    };
+    let store = TestStore::sqlite_in(
+        tempfile::tempdir_in(disk.dir.path()).unwrap(),
+        disk.dir.path().join("catalog.db"),
+    );
+    store.load("1", LOADED).await;
+    let server = store
+        .serve_with(bookstream_server::ServerConfig {
+            write_token: Some(WRITE_TOKEN.to_owned()),
+            ..crate::support::store_config(store.spec())
+        })
+        .await;
+    let mut client = server.grpc().await;
+    let mut appended = 0;
+    let mut refused = None;
+    for sequence in 1..=200 {
+        let mut batch = batch(sequence, 100);
+        for book in &mut batch.books {
+            book.author = "x".repeat(500);
+        }
+        let mut call = Request::new(tokio_stream::iter([batch]));
+        call.metadata_mut().insert(
+            "authorization",
+            MetadataValue::try_from(format!("Bearer {WRITE_TOKEN}")).unwrap(),
+        );
+        let answer = match client.append(call).await {
+            Ok(response) => response.into_inner().message().await,
+            Err(status) => Err(status),
+        };
+        match answer {
+            Ok(Some(_)) => appended += 100,
+            Ok(None) => panic!("no ack and no status"),
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let status = refused.expect("the disk fills up");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("full"), "{}", status.message());
+    // Nothing of the refused batch; everything acknowledged before it; reads go on.
+    let listed = collect(server.stream(request(1, 1_000_000)).await).await;
+    assert_eq!(listed.len() as u64, LOADED + appended);
+
+    let response = reqwest::Client::new()
+        .post(server.rest_url("/recommendations?user_id=1"))
+        .bearer_auth(WRITE_TOKEN)
+        .header("idempotency-key", "after-full")
+        .body(
+            format!(
+                "{{\"title\":\"t\",\"author\":\"{}\",\"year\":2000,\"genre\":\"g\",\"score\":0.5}}\n",
+                "x".repeat(500)
+            )
+            .repeat(100),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 507);
+    drop(server);
+    drop(store);
+}
