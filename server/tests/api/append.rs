@@ -162,6 +162,12 @@ async fn a_resent_batch_is_acked_with_its_first_ranks_and_not_written_twice(stor
         collect(server.stream(request(1, 1000)).await).await.len() as u64,
         LOADED + 6
     );
+    let scrape = bookstream_testkit::metrics::scrape(&server.rest_url("/metrics")).await;
+    let grpc = [("transport", "grpc")];
+    let value = |name| bookstream_testkit::metrics::value(&scrape, name, &grpc);
+    assert_eq!(value("bookstream_books_appended_total"), 6.0);
+    assert_eq!(value("bookstream_append_duplicates_total"), 2.0);
+    assert_eq!(value("bookstream_append_batch_seconds"), 5.0);
 
     // A sequence that skips ahead says which one was expected; nothing is written.
     let (acks, status) = append(&server, vec![batch("p2", 7, 1, 0..1)], WRITE_TOKEN).await;
@@ -360,6 +366,34 @@ async fn writes_need_the_write_token_and_the_read_token_does_not_grant_them() {
         "{}",
         status.message()
     );
+}
+
+#[tokio::test]
+async fn a_batch_over_the_message_limit_is_refused_and_nothing_is_written() {
+    let store = TestStore::sqlite("1", LOADED).await;
+    let server = writable(&store).await;
+    // About 5 MB: past the 4 MiB a gRPC message may hold.
+    let mut big = batch("p", 1, 1, 0..5_000);
+    for book in &mut big.books {
+        book.title = "t".repeat(1000);
+    }
+    let (acks, status) = append(&server, vec![big], WRITE_TOKEN).await;
+    assert!(acks.is_empty());
+    let status = status.expect("an oversized batch is refused");
+    assert!(
+        matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{status:?}"
+    );
+    // A batch of more books than --max-append-books, however small.
+    let (_, status) = append(&server, vec![batch("p", 1, 1, 0..10_001)], WRITE_TOKEN).await;
+    let status = status.expect("too many books are refused");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("--max-append-books"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(store.rows("recommendations").await, LOADED);
 }
 
 #[tokio::test]
