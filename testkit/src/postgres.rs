@@ -144,6 +144,39 @@ pub fn shared() -> Option<&'static TestPostgres> {
         .as_ref()
 }
 
+/// A PostgreSQL of the test's own, for a test that restarts it; `None` as
+/// for [`shared`]. It stops, and its directory goes, when it is dropped.
+pub fn private() -> Option<TestPostgres> {
+    shared()?;
+    find_bin_dir().map(TestPostgres::start)
+}
+
+/// Runs one of PostgreSQL's programs, as its `postgres` user when this is root.
+fn run_as_postgres(bin_dir: &Path, program: &str, args: &[&str]) {
+    let program = bin_dir.join(program);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut command = if as_root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(&program);
+        command
+    } else {
+        Command::new(&program)
+    };
+    let output = command
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("running {}: {error}", program.display()));
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed: {}{}",
+        program.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 impl TestPostgres {
     fn start(bin_dir: PathBuf) -> Self {
         let dir = tempfile::Builder::new()
@@ -157,28 +190,7 @@ impl TestPostgres {
         if as_root {
             give_to_postgres_user(&dir);
         }
-        let run = |program: &str, args: &[&str]| {
-            let program = bin_dir.join(program);
-            let mut command = if as_root {
-                let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(&program);
-                command
-            } else {
-                Command::new(&program)
-            };
-            let output = command
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|error| panic!("running {}: {error}", program.display()));
-            assert!(
-                output.status.success(),
-                "{} {args:?} failed: {}{}",
-                program.display(),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
+        let run = |program: &str, args: &[&str]| run_as_postgres(&bin_dir, program, args);
         let data = data_dir.to_str().expect("a UTF-8 temporary path");
         run(
             "initdb",
@@ -223,6 +235,21 @@ impl TestPostgres {
             data_dir,
             _guardian: Mutex::new(guardian),
         }
+    }
+
+    /// Restarts the instance (a fast shutdown: sessions are ended, then it
+    /// starts again with the same settings), as an operator's restart does.
+    pub fn restart(&self) {
+        let data = self.data_dir.to_str().expect("a UTF-8 temporary path");
+        // With its log in a file: a postmaster writing to our pipe would keep
+        // pg_ctl's output open for as long as it runs.
+        let log = self.data_dir.with_file_name("postgres.log");
+        let log = log.to_str().expect("a UTF-8 temporary path");
+        run_as_postgres(
+            &self.bin_dir,
+            "pg_ctl",
+            &["-D", data, "-l", log, "-m", "fast", "-w", "restart"],
+        );
     }
 
     pub fn port(&self) -> u16 {

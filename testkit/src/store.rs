@@ -54,6 +54,11 @@ impl TestStore {
     /// or `None` where PostgreSQL is not installed (and not required).
     pub async fn postgres(users: &str, books: u64) -> Option<Self> {
         let database = postgres::shared()?.database().await;
+        Some(Self::postgres_in(database, users, books).await)
+    }
+
+    /// `database` (of any instance) holding `books` books for each of `users`.
+    pub async fn postgres_in(database: TestDatabase, users: &str, books: u64) -> Self {
         let store = Self {
             spec: database
                 .url()
@@ -62,7 +67,7 @@ impl TestStore {
             kind: Kind::Postgres { database },
         };
         store.load(users, books).await;
-        Some(store)
+        store
     }
 
     pub fn spec(&self) -> CatalogSpec {
