@@ -5,7 +5,7 @@
 #   bench/ingest/measure.sh ROWS [postgres://…]     (release build first)
 #
 # Needs python3 with pyarrow (pip install -r server/tests/requirements.txt)
-# and GNU time. Rows are books: one `books` row and one `recommendations` row.
+# and GNU time; psql for PostgreSQL. Each load starts from an empty store. Rows are books: one `books` row and one `recommendations` row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${1:-1000000}
@@ -17,8 +17,16 @@ python="${BOOKSTREAM_PYTHON:-python3}"
 "$python" bench/ingest/write_files.py "$work" "$rows" 10
 ls -la "$work" >&2
 
-load() { # STORE LABEL ARGS...: one load, its rows/s and peak RSS
+empty() { # STORE: as new, so that every load starts from the same place
+  case $1 in
+    sqlite:*) rm -f "${1#sqlite:}"* ;;
+    *) psql -q "$1" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1 ;;
+  esac
+}
+
+load() { # STORE LABEL ARGS...: one load into an empty store, its rows/s and peak RSS
   local store=$1 label=$2; shift 2
+  empty "$store"
   /usr/bin/time -f "%M" -o "$work/rss" "$server" load --catalog "$store" "$@" >"$work/out" 2>/dev/null
   local rate rss
   rate=$(grep -o '[0-9,]* rows/s' "$work/out" | tr -d ', rows/')
@@ -32,7 +40,6 @@ per_user=$((rows / 10))
 stores=("sqlite:$work/bench.db")
 [ -n "$postgres" ] && stores+=("$postgres")
 for store in "${stores[@]}"; do
-  rm -f "$work/bench.db"*
   load "$store" generated --users 0-9 --books "$per_user"
   for file in books.csv books.jsonl books.parquet; do
     load "$store" "$file" --from "$work/$file"

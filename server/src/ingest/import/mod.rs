@@ -92,6 +92,8 @@ pub enum ImportError {
         books: u64,
         highest: u64,
     },
+    #[error("row {row}: user {user_id} has rank {rank} twice in the file: nothing was loaded")]
+    DuplicateRank { row: u64, user_id: u64, rank: u64 },
     #[error("writing the rejects file {path} failed: {source}")]
     Rejects {
         path: PathBuf,
@@ -133,26 +135,27 @@ pub async fn import(
     on_reject: impl FnMut(&Rejection) + Send + 'static,
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
+    if matches!(spec, CatalogSpec::Generated) {
+        return Err(ImportError::Generated);
+    }
     let rows = super::records::open(&request.input, request.format, &request.columns)?;
-    let mut checked = Checked::new(&request, on_reject)?;
+    let checked = Checked::new(&request, on_reject)?;
+    let reading = Reading::start(rows, checked)?;
     let counts = match spec {
         CatalogSpec::Generated => return Err(ImportError::Generated),
         CatalogSpec::Sqlite(path) => {
             let path = path.clone();
             let bar = progress.clone();
             let mode = request.mode;
-            tokio::task::spawn_blocking(move || {
-                let counts = sqlite::import(&path, mode, rows, &mut checked, &bar)?;
-                Ok::<_, ImportError>((counts, checked))
-            })
-            .await
-            .map_err(|error| ImportError::Store {
-                store: spec.to_string(),
-                cause: StoreFailure::during("the load stopped", error),
-            })??
+            tokio::task::spawn_blocking(move || sqlite::import(&path, mode, reading, &bar))
+                .await
+                .map_err(|error| ImportError::Store {
+                    store: spec.to_string(),
+                    cause: StoreFailure::during("the load stopped", error),
+                })??
         }
         CatalogSpec::Postgres(url) => {
-            postgres::import(url, request.mode, rows, checked, progress).await?
+            postgres::import(url, request.mode, reading, progress).await?
         }
     };
     let ((books, users), checked) = counts;
@@ -266,5 +269,59 @@ fn remove_stale(path: &Path) -> Result<(), ImportError> {
     }
 }
 
-/// How many rows between two progress updates.
-pub(crate) const PROGRESS_ROWS: u64 = 16_384;
+/// Rows handed from the reading thread to the store's writer at a time.
+const CHUNK: usize = 4096;
+/// Chunks read ahead of the writer: reading (parsing, checking) and writing
+/// overlap on two cores, in bounded memory.
+const CHUNKS_AHEAD: usize = 4;
+
+/// The good rows of a file, read on a thread of their own, in chunks.
+pub(crate) struct Reading {
+    pub(crate) chunks: tokio::sync::mpsc::Receiver<Vec<ImportRow>>,
+    reader: std::thread::JoinHandle<Result<Checked, ImportError>>,
+}
+
+impl Reading {
+    pub(crate) fn start(mut rows: Rows, mut checked: Checked) -> Result<Self, ImportError> {
+        let (sender, chunks) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        let reader = std::thread::Builder::new()
+            .name("load-reader".to_owned())
+            .spawn(move || {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                while let Some(row) = checked.next(&mut rows)? {
+                    chunk.push(row);
+                    if chunk.len() == CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        if sender.blocking_send(full).is_err() {
+                            // The writer stopped listening: it reports why.
+                            return Ok(checked);
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    let _ = sender.blocking_send(chunk);
+                }
+                Ok(checked)
+            })
+            .map_err(|error| ImportError::Store {
+                store: "the file".to_owned(),
+                cause: StoreFailure::during("starting the reader thread", error),
+            })?;
+        Ok(Self { chunks, reader })
+    }
+
+    /// The reader's verdict, once every chunk was taken (or the writer gave up).
+    pub(crate) fn finish(self) -> Result<Checked, ImportError> {
+        drop(self.chunks);
+        self.reader.join().unwrap_or_else(|_| {
+            Err(ImportError::Store {
+                store: "the file".to_owned(),
+                cause: StoreFailure::from_error(ReaderPanicked),
+            })
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the reader thread panicked")]
+struct ReaderPanicked;

@@ -1,14 +1,12 @@
-//! The SQLite path of an import: one transaction, prepared statements.
+//! The SQLite path of an import: one transaction, prepared statements, fed
+//! by the reading thread, so that parsing and inserting overlap.
 
 use std::{collections::HashMap, path::Path};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Checked, ImportError, Mode, PROGRESS_ROWS};
-use crate::{
-    ingest::records::{Rejection, Rows},
-    source::{StoreFailure, load::Progress, load::sqlite::migrations, stored},
-};
+use super::{Checked, ImportError, Mode, Reading};
+use crate::source::{StoreFailure, load::Progress, load::sqlite::migrations, stored};
 
 /// One user's list as the import writes it.
 struct List {
@@ -18,20 +16,22 @@ struct List {
     highest: Option<i64>,
 }
 
-/// Imports the good rows of `rows`; returns the books and users written.
+/// Imports the rows `reading` hands over; returns the books and users
+/// written, and the reader's checker (for its count of bad rows).
 pub(super) fn import(
     path: &Path,
     mode: Mode,
-    mut rows: Rows,
-    checked: &mut Checked,
+    mut reading: Reading,
     progress: &Progress,
-) -> Result<(u64, u64), ImportError> {
+) -> Result<((u64, u64), Checked), ImportError> {
     let store = format!("sqlite:{}", path.display());
     let fail = |error: rusqlite::Error| ImportError::Store {
         store: store.clone(),
         cause: StoreFailure::from_error(error),
     };
     let mut connection = Connection::open(path).map_err(fail)?;
+    // A large cache keeps the B-trees being appended to in memory for the
+    // whole load; the file is made durable once, at commit.
     connection
         .execute_batch("PRAGMA cache_size = -65536; PRAGMA synchronous = NORMAL;")
         .map_err(fail)?;
@@ -66,84 +66,78 @@ pub(super) fn import(
             .prepare("SELECT length FROM recommendation_lists WHERE user_id = ?1")
             .map_err(fail)?;
         // A replaced list's books go with it; the list row is written at the end.
-        let mut forget = transaction
+        let mut forget_books = transaction
             .prepare(
                 "DELETE FROM books WHERE book_id IN
                      (SELECT book_id FROM recommendations WHERE user_id = ?1)",
             )
-            .and_then(|books| {
-                let ranks =
-                    transaction.prepare("DELETE FROM recommendations WHERE user_id = ?1")?;
-                Ok([books, ranks])
-            })
             .map_err(fail)?;
-        while let Some(row) = checked.next(&mut rows)? {
-            let user_id = stored(row.user_id);
-            let list = match lists.get_mut(&row.user_id) {
-                Some(list) => list,
-                None => {
-                    let next = match mode {
-                        Mode::Replace => {
-                            for statement in &mut forget {
-                                statement.execute(params![user_id]).map_err(fail)?;
+        let mut forget_ranks = transaction
+            .prepare("DELETE FROM recommendations WHERE user_id = ?1")
+            .map_err(fail)?;
+        while let Some(chunk) = reading.chunks.blocking_recv() {
+            for row in &chunk {
+                let user_id = stored(row.user_id);
+                let list = match lists.get_mut(&row.user_id) {
+                    Some(list) => list,
+                    None => {
+                        let next = match mode {
+                            Mode::Replace => {
+                                forget_books.execute(params![user_id]).map_err(fail)?;
+                                forget_ranks.execute(params![user_id]).map_err(fail)?;
+                                0
                             }
-                            0
-                        }
-                        Mode::Append => length_of
-                            .query_row(params![user_id], |row| row.get(0))
-                            .optional()
-                            .map_err(fail)?
-                            .unwrap_or(0),
-                    };
-                    lists.entry(row.user_id).or_insert(List {
-                        next,
-                        books: 0,
-                        highest: None,
-                    })
+                            Mode::Append => length_of
+                                .query_row(params![user_id], |row| row.get(0))
+                                .optional()
+                                .map_err(fail)?
+                                .unwrap_or(0),
+                        };
+                        lists.entry(row.user_id).or_insert(List {
+                            next,
+                            books: 0,
+                            highest: None,
+                        })
+                    }
+                };
+                let rank = row.rank.map_or(list.next, stored);
+                let book = &row.book;
+                let book_id = insert_book
+                    .insert(params![
+                        book.title,
+                        book.author,
+                        book.isbn13,
+                        book.year,
+                        book.genre
+                    ])
+                    .map_err(fail)?;
+                match insert_rank.execute(params![user_id, rank, book_id, book.score]) {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(failure, _))
+                        if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        return Err(ImportError::DuplicateRank {
+                            row: row.row,
+                            user_id: row.user_id,
+                            rank: u64::try_from(rank).unwrap_or(0),
+                        });
+                    }
+                    Err(error) => return Err(fail(error)),
                 }
-            };
-            let rank = row.rank.map_or(list.next, stored);
-            let book = &row.book;
-            let book_id = insert_book
-                .insert(params![
-                    book.title,
-                    book.author,
-                    book.isbn13,
-                    book.year,
-                    book.genre
-                ])
-                .map_err(fail)?;
-            match insert_rank.execute(params![user_id, rank, book_id, book.score]) {
-                Ok(_) => {}
-                Err(rusqlite::Error::SqliteFailure(failure, _))
-                    if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    transaction
-                        .execute("DELETE FROM books WHERE book_id = ?1", params![book_id])
-                        .map_err(fail)?;
-                    checked.reject(&Rejection {
-                        row: row.row,
-                        column: Some("rank"),
-                        reason: format!("user {} has rank {rank} twice in the file", row.user_id),
-                    })?;
-                    continue;
-                }
-                Err(error) => return Err(fail(error)),
+                list.next = list.next.max(rank + 1);
+                list.books += 1;
+                list.highest = list.highest.max(Some(rank));
             }
-            list.next = list.next.max(rank + 1);
-            list.books += 1;
-            list.highest = list.highest.max(Some(rank));
-            books += 1;
-            if books.is_multiple_of(PROGRESS_ROWS) {
-                progress.advance(PROGRESS_ROWS);
-            }
+            books += chunk.len() as u64;
+            progress.advance(chunk.len() as u64);
         }
     }
+    // A bad file or too many bad rows end here, before anything is committed.
+    let checked = reading.finish()?;
     progress.phase("committing");
     for (&user_id, list) in &lists {
-        let length = list.next;
         // Given ranks must leave no gap: as many books as the highest rank says.
-        if mode == Mode::Replace && u64::try_from(length).unwrap_or(0) != list.books {
+        if mode == Mode::Replace && u64::try_from(list.next).unwrap_or(0) != list.books {
             return Err(ImportError::Gaps {
                 user_id,
                 books: list.books,
@@ -159,10 +153,10 @@ pub(super) fn import(
                  VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                  ON CONFLICT (user_id) DO UPDATE
                  SET length = excluded.length, loaded_at = excluded.loaded_at",
-                params![stored(user_id), length],
+                params![stored(user_id), list.next],
             )
             .map_err(fail)?;
     }
     transaction.commit().map_err(fail)?;
-    Ok((books, lists.len() as u64))
+    Ok(((books, lists.len() as u64), checked))
 }
