@@ -218,3 +218,91 @@ async fn terminate_and_read(mut child: tokio::process::Child, message: &str) {
         .unwrap_or_else(|| panic!("no JSON line '{message}' in:\n{logs}"));
     assert_eq!(line["span"]["trace_id"], TRACE_ID, "{line}");
 }
+
+#[tokio::test]
+async fn an_append_joins_the_producers_trace() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let receiver = Receiver::default();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    let store = crate::support::TestStore::sqlite("1", 10).await;
+    let catalog = store.spec().reveal();
+    let (server, ready) = start_with(
+        "server",
+        &[
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--rest-addr",
+            "127.0.0.1:0",
+            "--catalog",
+            &catalog,
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "books-server"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("BOOKSTREAM_WRITE_TOKEN", "trace-writes"),
+        ],
+        Stdio::null(),
+        "bookstream server ready:",
+    )
+    .await;
+    let (grpc_addr, _) = bookstream::ready::parse_line(&ready).unwrap();
+
+    let batch = bookstream::pb::AppendRequest {
+        producer_id: "traced".to_owned(),
+        sequence: 1,
+        user_id: 1,
+        books: vec![bookstream::pb::NewBook {
+            title: "Traced".to_owned(),
+            author: "A".to_owned(),
+            isbn13: String::new(),
+            year: 2000,
+            genre: "G".to_owned(),
+            score: 0.5,
+        }],
+    };
+    let mut request = tonic::Request::new(tokio_stream::iter([batch]));
+    let metadata = request.metadata_mut();
+    metadata.insert("authorization", "Bearer trace-writes".parse().unwrap());
+    metadata.insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
+    );
+    let mut acks = bookstream::pb::recommendations_client::RecommendationsClient::connect(format!(
+        "http://{grpc_addr}"
+    ))
+    .await
+    .unwrap()
+    .append(request)
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(acks.message().await.unwrap().unwrap().first_rank, 10);
+    assert!(acks.message().await.unwrap().is_none());
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let append = loop {
+        let spans = receiver.spans.lock().unwrap().clone();
+        if let Some(append) = spans
+            .into_iter()
+            .find(|received| received.span.name == "Append")
+        {
+            break append;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Append span");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hex(&append.span.trace_id), TRACE_ID);
+    assert_eq!(hex(&append.span.parent_span_id), CALLER_SPAN);
+    assert_eq!(
+        attribute(&append.span, "producer_id").as_deref(),
+        Some("traced")
+    );
+    assert_eq!(attribute(&append.span, "books").as_deref(), Some("1"));
+    terminate(server).await;
+}

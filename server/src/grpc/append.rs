@@ -37,8 +37,8 @@ pub(super) async fn append(
     let span = tracing::info_span!(
         "Append",
         producer_id = Empty,
-        batches = 0u64,
-        books = 0u64,
+        batches = Empty,
+        books = Empty,
         trace_id = Empty
     );
     telemetry::continue_trace(&span, &MetadataSource(request.metadata()));
@@ -67,7 +67,7 @@ struct Producing {
     appender: Appender,
     batches: Streaming<AppendRequest>,
     span: Span,
-    /// Batches and books acknowledged so far, for the span.
+    /// Batches and books acknowledged so far, recorded in the span at the end.
     counted: (u64, u64),
     ended: bool,
 }
@@ -93,8 +93,6 @@ impl Producing {
             Ok(ack) => {
                 self.counted.0 += 1;
                 self.counted.1 += ack.books;
-                self.span.record("batches", self.counted.0);
-                self.span.record("books", self.counted.1);
                 Ok(to_ack(sequence, ack))
             }
             Err(error) => {
@@ -106,6 +104,14 @@ impl Producing {
                 Err(Status::from(error))
             }
         })
+    }
+}
+
+impl Drop for Producing {
+    /// The call's totals, once, when it ends however it ends.
+    fn drop(&mut self) {
+        self.span.record("batches", self.counted.0);
+        self.span.record("books", self.counted.1);
     }
 }
 
