@@ -412,3 +412,28 @@ async fn the_generated_catalog_takes_no_appends() {
         status.message()
     );
 }
+
+#[tokio::test]
+async fn a_store_loaded_before_the_write_side_serves_and_is_migrated_for_writes() {
+    let store = TestStore::sqlite("1", LOADED).await;
+    // As `server load` left it before migration V2: the catalog tables only.
+    rusqlite::Connection::open(store.path())
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE producers; DROP TABLE appends; DROP TABLE idempotency_keys;
+             DELETE FROM refinery_schema_history WHERE version = 2;",
+        )
+        .unwrap();
+    let reader = store.serve().await;
+    assert_eq!(
+        collect(reader.stream(request(1, 100)).await).await.len() as u64,
+        LOADED
+    );
+    drop(reader);
+
+    let writer = writable(&store).await;
+    let (acks, status) = append(&writer, vec![batch("old", 1, 1, 0..2)], WRITE_TOKEN).await;
+    assert!(status.is_none(), "{status:?}");
+    assert_eq!(acks[0].first_rank, LOADED);
+    assert_eq!(store.rows("appends").await, 1);
+}
