@@ -97,6 +97,8 @@ impl GrpcTarget {
         user: usize,
     ) -> Result<(Channel, Option<MetadataValue<Ascii>>), Failure> {
         let mut channel = self.channels[user % self.channels.len()].clone();
+        // A connection that cannot be made is a transport failure, told
+        // apart from a status the server sent.
         ServiceExt::<tonic::codegen::http::Request<tonic::body::Body>>::ready(&mut channel)
             .await
             .map_err(|error| {
@@ -110,17 +112,7 @@ impl GrpcTarget {
 
     /// The client for `user`, on that user's connection, ready to send.
     async fn ready_client(&self, user: usize) -> Result<RecommendationsClient<Channel>, Failure> {
-        let mut channel = self.channels[user % self.channels.len()].clone();
-        // A connection that cannot be made is a transport failure, told
-        // apart from a status the server sent.
-        ServiceExt::<tonic::codegen::http::Request<tonic::body::Body>>::ready(&mut channel)
-            .await
-            .map_err(|error| {
-                Failure::new(
-                    FailureKind::Transport,
-                    format!("the channel is not ready: {error}"),
-                )
-            })?;
+        let (channel, _) = self.ready_channel(user).await?;
         // The server's --max-message-bytes is the limit under test, not the
         // client's 4 MiB default: 100,000 books in one message are ~10 MB.
         Ok(RecommendationsClient::new(channel).max_decoding_message_size(usize::MAX))

@@ -2,23 +2,22 @@
 //! batch. Two locks keep the promises across connections and replicas: the
 //! producer's row orders its batches, the user's list row orders its ranks.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
-use tokio_postgres::{NoTls, error::SqlState};
+use tokio_postgres::error::SqlState;
 
 use super::append::{Ack, AppendError, Batch, Origin, StoreWriter};
 use crate::source::{
     StoreFailure,
     load::postgres::migrations,
-    postgres::{describe, describe_migration},
+    postgres::{describe, describe_migration, pool_builder},
     spec::PostgresUrl,
     stored,
 };
 
 /// Connections for appends, beside the readers' pool.
 const WRITERS: usize = 4;
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The producer's row, created on its first batch and locked for this one:
 /// its batches commit one at a time, in sequence, across connections and replicas.
@@ -87,23 +86,7 @@ pub(super) struct PostgresWriter {
 
 impl PostgresWriter {
     pub(super) fn new(url: &PostgresUrl) -> Self {
-        let mut config = url.config().clone();
-        config
-            .application_name("bookstream-append")
-            .connect_timeout(TIMEOUT);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(WRITERS)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(TIMEOUT))
-            .create_timeout(Some(TIMEOUT))
-            .recycle_timeout(Some(TIMEOUT))
+        let pool = pool_builder(url, "bookstream-append", WRITERS)
             .build()
             .expect("a pool with a runtime accepts timeouts");
         Self {

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::{Ack, AppendError, Batch, Origin, StoreWriter, WriterError};
-use crate::source::{StoreFailure, load::sqlite::migrations, stored};
+use crate::source::{StoreFailure, load::sqlite::migrations, sqlite::describe, stored};
 
 /// Batches waiting for the writer; a producer past it waits its turn.
 const QUEUE: usize = 64;
@@ -244,14 +244,5 @@ fn refusal(store: &str, refused: Refused) -> AppendError {
             | rusqlite::ErrorCode::CannotOpen,
         ) => AppendError::Unavailable { store, cause },
         _ => AppendError::Failed { store, cause },
-    }
-}
-
-fn describe(error: &rusqlite::Error) -> String {
-    match error {
-        rusqlite::Error::SqliteFailure(failure, Some(message)) => {
-            format!("{message} ({:?})", failure.code)
-        }
-        other => other.to_string(),
     }
 }

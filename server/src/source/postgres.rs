@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use bookstream::book::{BookPage, BookView};
 use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolBuilder, PoolError, RecyclingMethod, Runtime,
 };
 use futures::{TryStreamExt, future::BoxFuture};
 use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
@@ -42,6 +42,29 @@ pub const APPLICATION_NAME: &str = "bookstream-server";
 /// Longest wait for a new connection, or for a free one from the pool.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pool of up to `size` connections to `url`, named `application` in
+/// `pg_stat_activity`. It connects lazily (a server whose database is down
+/// still starts) and replaces a connection the database closed on checkout.
+pub(crate) fn pool_builder(url: &PostgresUrl, application: &str, size: usize) -> PoolBuilder {
+    let mut config = url.config().clone();
+    config
+        .application_name(application)
+        .connect_timeout(CONNECT_TIMEOUT);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+}
+
 /// A PostgreSQL catalog behind a connection pool.
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -56,19 +79,7 @@ struct Inner {
 impl PostgresStore {
     /// Prepares a pool of up to `pool_size` connections; none is opened yet.
     pub fn connect(url: &PostgresUrl, pool_size: usize) -> Self {
-        let mut config = url.config().clone();
-        config
-            .application_name(APPLICATION_NAME)
-            .connect_timeout(CONNECT_TIMEOUT);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                // A connection the database closed is noticed and replaced on checkout.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
+        let pool = pool_builder(url, APPLICATION_NAME, pool_size)
             .post_create(Hook::async_fn(|client, _| {
                 Box::pin(async move {
                     for setting in SESSION_SETTINGS {
@@ -82,11 +93,6 @@ impl PostgresStore {
                     Ok(())
                 })
             }))
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .expect("a pool with a runtime accepts timeouts");
         Self {

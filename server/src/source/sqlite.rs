@@ -316,7 +316,7 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// SQLite's own words for a failure, without the Rust wrapper's.
-fn describe(error: &rusqlite::Error) -> String {
+pub(crate) fn describe(error: &rusqlite::Error) -> String {
     match error {
         rusqlite::Error::SqliteFailure(failure, Some(message)) => {
             format!("{message} ({:?})", failure.code)

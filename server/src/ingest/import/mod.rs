@@ -53,12 +53,7 @@ pub struct ImportReport {
 
 impl ImportReport {
     pub fn books_per_second(&self) -> f64 {
-        let seconds = self.elapsed.as_secs_f64();
-        if seconds > 0.0 {
-            self.books as f64 / seconds
-        } else {
-            0.0
-        }
+        crate::source::load::per_second(self.books, self.elapsed)
     }
 }
 
@@ -106,12 +101,9 @@ pub enum ImportError {
         #[source]
         cause: StoreFailure,
     },
-    #[error("migrating the schema of {store} failed: {cause}")]
-    Migration {
-        store: String,
-        #[source]
-        cause: StoreFailure,
-    },
+    /// Opening or migrating the store, as `server load` does.
+    #[error(transparent)]
+    Open(#[from] crate::source::load::LoadError),
 }
 
 /// The default rejects file of an input: beside it, `NAME.rejects.csv`.
@@ -266,6 +258,41 @@ fn remove_stale(path: &Path) -> Result<(), ImportError> {
             path: path.to_owned(),
             source: error.into(),
         }),
+    }
+}
+
+/// One user's list as an import writes it.
+#[derive(Debug, Default)]
+pub(crate) struct List {
+    /// The rank (or offset, past the list's current end) the next book
+    /// without a rank of its own takes.
+    pub(crate) next: i64,
+    pub(crate) books: u64,
+    highest: Option<i64>,
+}
+
+impl List {
+    /// Counts a book placed at `place`.
+    pub(crate) fn take(&mut self, place: i64) {
+        self.next = self.next.max(place + 1);
+        self.books += 1;
+        self.highest = self.highest.max(Some(place));
+    }
+
+    /// A replaced list's ranks must be 0, 1, 2, … without gaps: as many
+    /// books as the highest rank says.
+    pub(crate) fn dense(&self, user_id: u64) -> Result<(), ImportError> {
+        if u64::try_from(self.next).unwrap_or(0) == self.books {
+            return Ok(());
+        }
+        Err(ImportError::Gaps {
+            user_id,
+            books: self.books,
+            highest: self
+                .highest
+                .and_then(|rank| u64::try_from(rank).ok())
+                .unwrap_or(0),
+        })
     }
 }
 

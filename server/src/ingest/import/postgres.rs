@@ -10,31 +10,21 @@ use std::{
 
 use futures::pin_mut;
 use tokio_postgres::{
-    NoTls,
     binary_copy::BinaryCopyInWriter,
     types::{ToSql, Type},
 };
 
-use super::{Checked, ImportError, Mode, Reading};
+use super::{Checked, ImportError, List, Mode, Reading};
 use crate::source::{
     StoreFailure,
-    load::{Progress, postgres::migrations},
-    postgres::{describe, describe_migration},
+    load::{self, Progress},
+    postgres::describe,
     spec::PostgresUrl,
     stored,
 };
 
 /// One list place in the spill file: user, rank (or offset), book, score.
 const PLACE_BYTES: usize = 8 + 8 + 8 + 4;
-
-/// One user's list as the import writes it.
-#[derive(Default)]
-struct List {
-    /// The offset the next book without a rank takes.
-    next: i64,
-    books: u64,
-    highest: Option<i64>,
-}
 
 /// Imports the rows `reading` hands over; returns the books and users
 /// written, and the reader's checker.
@@ -53,24 +43,10 @@ pub(super) async fn import(
         store: store.clone(),
         cause: StoreFailure::during("the spill file", error),
     };
-    let mut config = url.config().clone();
-    config.application_name("bookstream-load");
-    let (mut client, connection) = config.connect(NoTls).await.map_err(fail)?;
-    let connection = tokio::spawn(connection);
-    migrations::migrations::runner()
-        .run_async(&mut client)
-        .await
-        .map_err(|error| ImportError::Migration {
-            store: store.clone(),
-            cause: StoreFailure::new(describe_migration(&error), error),
-        })?;
-
+    let (mut client, connection) = load::postgres::connect(url).await?;
     let transaction = client.transaction().await.map_err(fail)?;
-    // Appends and other loads wait for this one; readers go on reading.
     transaction
-        .batch_execute(
-            "LOCK TABLE books, recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE",
-        )
+        .batch_execute(load::postgres::LOCK_SQL)
         .await
         .map_err(fail)?;
     let first_book_id: i64 = transaction
@@ -116,9 +92,7 @@ pub(super) async fn import(
             writer.as_mut().write(&values).await.map_err(fail)?;
             let list = lists.entry(row.user_id).or_default();
             let place = row.rank.map_or(list.next, stored);
-            list.next = list.next.max(place + 1);
-            list.books += 1;
-            list.highest = list.highest.max(Some(place));
+            list.take(place);
             let mut record = [0u8; PLACE_BYTES];
             record[..8].copy_from_slice(&stored(row.user_id).to_le_bytes());
             record[8..16].copy_from_slice(&place.to_le_bytes());
@@ -139,16 +113,7 @@ pub(super) async fn import(
     match mode {
         Mode::Replace => {
             for (&user_id, list) in &lists {
-                if u64::try_from(list.next).unwrap_or(0) != list.books {
-                    return Err(ImportError::Gaps {
-                        user_id,
-                        books: list.books,
-                        highest: list
-                            .highest
-                            .and_then(|rank| u64::try_from(rank).ok())
-                            .unwrap_or(0),
-                    });
-                }
+                list.dense(user_id)?;
             }
             progress.phase("replacing lists");
             // The new books are in no list yet: only the old lists' books go.

@@ -3,18 +3,14 @@
 
 use std::{collections::HashMap, path::Path};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Checked, ImportError, Mode, Reading};
-use crate::source::{StoreFailure, load::Progress, load::sqlite::migrations, stored};
-
-/// One user's list as the import writes it.
-struct List {
-    /// The rank the next book without one takes.
-    next: i64,
-    books: u64,
-    highest: Option<i64>,
-}
+use super::{Checked, ImportError, List, Mode, Reading};
+use crate::source::{
+    StoreFailure,
+    load::{self, Progress},
+    stored,
+};
 
 /// Imports the rows `reading` hands over; returns the books and users
 /// written, and the reader's checker (for its count of bad rows).
@@ -29,21 +25,10 @@ pub(super) fn import(
         store: store.clone(),
         cause: StoreFailure::from_error(error),
     };
-    let mut connection = Connection::open(path).map_err(fail)?;
-    // A large cache keeps the B-trees being appended to in memory for the
-    // whole load; the file is made durable once, at commit.
-    connection
-        .execute_batch("PRAGMA cache_size = -65536; PRAGMA synchronous = NORMAL;")
-        .map_err(fail)?;
+    let mut connection = load::sqlite::open(path)?;
     connection
         .busy_timeout(std::time::Duration::from_secs(30))
         .map_err(fail)?;
-    migrations::migrations::runner()
-        .run(&mut connection)
-        .map_err(|error| ImportError::Migration {
-            store: store.clone(),
-            cause: StoreFailure::from_error(error),
-        })?;
 
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -95,8 +80,7 @@ pub(super) fn import(
                         };
                         lists.entry(row.user_id).or_insert(List {
                             next,
-                            books: 0,
-                            highest: None,
+                            ..List::default()
                         })
                     }
                 };
@@ -124,9 +108,7 @@ pub(super) fn import(
                     }
                     Err(error) => return Err(fail(error)),
                 }
-                list.next = list.next.max(rank + 1);
-                list.books += 1;
-                list.highest = list.highest.max(Some(rank));
+                list.take(rank);
             }
             books += chunk.len() as u64;
             progress.advance(chunk.len() as u64);
@@ -136,16 +118,8 @@ pub(super) fn import(
     let checked = reading.finish()?;
     progress.phase("committing");
     for (&user_id, list) in &lists {
-        // Given ranks must leave no gap: as many books as the highest rank says.
-        if mode == Mode::Replace && u64::try_from(list.next).unwrap_or(0) != list.books {
-            return Err(ImportError::Gaps {
-                user_id,
-                books: list.books,
-                highest: list
-                    .highest
-                    .and_then(|rank| u64::try_from(rank).ok())
-                    .unwrap_or(0),
-            });
+        if mode == Mode::Replace {
+            list.dense(user_id)?;
         }
         transaction
             .execute(

@@ -100,12 +100,17 @@ pub struct LoadReport {
 
 impl LoadReport {
     pub fn books_per_second(&self) -> f64 {
-        let seconds = self.elapsed.as_secs_f64();
-        if seconds > 0.0 {
-            self.books as f64 / seconds
-        } else {
-            0.0
-        }
+        per_second(self.books, self.elapsed)
+    }
+}
+
+/// A load's rate: books over its elapsed time (0 for no time at all).
+pub(crate) fn per_second(books: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 {
+        books as f64 / seconds
+    } else {
+        0.0
     }
 }
 

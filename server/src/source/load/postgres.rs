@@ -20,6 +20,44 @@ pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
 }
 
+/// Taken by every bulk load: readers go on reading the old lists; appends
+/// and a second load wait their turn.
+pub(crate) const LOCK_SQL: &str =
+    "LOCK TABLE books, recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE";
+
+/// A connection for a bulk load (`server load`, with or without `--from`),
+/// its driver task, and the schema migrated.
+pub(crate) async fn connect(
+    url: &PostgresUrl,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ),
+    LoadError,
+> {
+    let store = url.redacted().to_owned();
+    let mut config = url.config().clone();
+    config.application_name("bookstream-load");
+    let (mut client, connection) =
+        config
+            .connect(NoTls)
+            .await
+            .map_err(|error| LoadError::Postgres {
+                store: store.clone(),
+                cause: StoreFailure::new(describe(&error), error),
+            })?;
+    let connection = tokio::spawn(connection);
+    migrations::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|error| LoadError::Migration {
+            store,
+            cause: StoreFailure::new(describe_migration(&error), error),
+        })?;
+    Ok((client, connection))
+}
+
 /// Loads `request` into the database at `url`.
 pub(super) async fn load(
     url: &PostgresUrl,
@@ -31,27 +69,9 @@ pub(super) async fn load(
         store: store.clone(),
         cause: StoreFailure::new(describe(&error), error),
     };
-    let mut config = url.config().clone();
-    config.application_name("bookstream-load");
-    let (mut client, connection) = config.connect(NoTls).await.map_err(fail)?;
-    let connection = tokio::spawn(connection);
-
-    migrations::migrations::runner()
-        .run_async(&mut client)
-        .await
-        .map_err(|error| LoadError::Migration {
-            store: store.clone(),
-            cause: StoreFailure::new(describe_migration(&error), error),
-        })?;
-
+    let (mut client, connection) = connect(url).await?;
     let transaction = client.transaction().await.map_err(fail)?;
-    // Readers go on reading the old lists; a second loader waits its turn.
-    transaction
-        .batch_execute(
-            "LOCK TABLE books, recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE",
-        )
-        .await
-        .map_err(fail)?;
+    transaction.batch_execute(LOCK_SQL).await.map_err(fail)?;
     let (first, last) = (stored(request.users.first), stored(request.users.last));
     let others: i64 = transaction
         .query_one(

@@ -12,12 +12,9 @@ pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/sqlite");
 }
 
-/// Loads `request` into the SQLite file at `path`, creating it if need be.
-pub(super) fn load(
-    path: &Path,
-    request: LoadRequest,
-    progress: &Progress,
-) -> Result<(), LoadError> {
+/// The file at `path` for a bulk load (`server load`, with or without
+/// `--from`): created if missing, migrated, with a large cache.
+pub(crate) fn open(path: &Path) -> Result<Connection, LoadError> {
     let store = format!("sqlite:{}", path.display());
     let fail = |error: rusqlite::Error| LoadError::Sqlite {
         store: store.clone(),
@@ -32,10 +29,24 @@ pub(super) fn load(
     migrations::migrations::runner()
         .run(&mut connection)
         .map_err(|error| LoadError::Migration {
-            store: store.clone(),
+            store,
             cause: StoreFailure::from_error(error),
         })?;
+    Ok(connection)
+}
 
+/// Loads `request` into the SQLite file at `path`, creating it if need be.
+pub(super) fn load(
+    path: &Path,
+    request: LoadRequest,
+    progress: &Progress,
+) -> Result<(), LoadError> {
+    let store = format!("sqlite:{}", path.display());
+    let fail = |error: rusqlite::Error| LoadError::Sqlite {
+        store: store.clone(),
+        cause: StoreFailure::from_error(error),
+    };
+    let mut connection = open(path)?;
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
