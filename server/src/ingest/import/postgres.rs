@@ -9,10 +9,7 @@ use std::{
 };
 
 use futures::pin_mut;
-use tokio_postgres::{
-    binary_copy::BinaryCopyInWriter,
-    types::{ToSql, Type},
-};
+use tokio_postgres::{binary_copy::BinaryCopyInWriter, types::ToSql};
 
 use super::{Checked, ImportError, List, Mode, Reading};
 use crate::source::{
@@ -57,22 +54,10 @@ pub(super) async fn import(
 
     progress.phase("copying books");
     let sink = transaction
-        .copy_in(
-            "COPY books (book_id, title, author, isbn13, year, genre) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(load::postgres::COPY_BOOKS_SQL)
         .await
         .map_err(fail)?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
-        &[
-            Type::INT8,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT4,
-            Type::TEXT,
-        ],
-    );
+    let writer = BinaryCopyInWriter::new(sink, &load::postgres::BOOK_COLUMNS);
     pin_mut!(writer);
     let mut spill = BufWriter::new(tempfile::tempfile().map_err(spill_failed)?);
     let mut lists: HashMap<u64, List> = HashMap::new();
@@ -149,10 +134,10 @@ pub(super) async fn import(
 
     progress.phase("copying lists");
     let sink = transaction
-        .copy_in("COPY recommendations (user_id, rank, book_id, score) FROM STDIN (FORMAT binary)")
+        .copy_in(load::postgres::COPY_RANKS_SQL)
         .await
         .map_err(fail)?;
-    let places = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::FLOAT4]);
+    let places = BinaryCopyInWriter::new(sink, &load::postgres::RANK_COLUMNS);
     pin_mut!(places);
     let mut file = spill
         .into_inner()

@@ -20,6 +20,21 @@ pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
 }
 
+/// The two binary COPYs of every bulk load, and their columns' types.
+pub(crate) const COPY_BOOKS_SQL: &str =
+    "COPY books (book_id, title, author, isbn13, year, genre) FROM STDIN (FORMAT binary)";
+pub(crate) const BOOK_COLUMNS: [Type; 6] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+];
+pub(crate) const COPY_RANKS_SQL: &str =
+    "COPY recommendations (user_id, rank, book_id, score) FROM STDIN (FORMAT binary)";
+pub(crate) const RANK_COLUMNS: [Type; 4] = [Type::INT8, Type::INT8, Type::INT8, Type::FLOAT4];
+
 /// Taken by every bulk load: readers go on reading the old lists; appends
 /// and a second load wait their turn.
 pub(crate) const LOCK_SQL: &str =
@@ -114,23 +129,8 @@ pub(super) async fn load(
         .map_err(fail)?;
 
     progress.phase("copying books");
-    let sink = transaction
-        .copy_in(
-            "COPY books (book_id, title, author, isbn13, year, genre) FROM STDIN (FORMAT binary)",
-        )
-        .await
-        .map_err(fail)?;
-    let books = BinaryCopyInWriter::new(
-        sink,
-        &[
-            Type::INT8,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT4,
-            Type::TEXT,
-        ],
-    );
+    let sink = transaction.copy_in(COPY_BOOKS_SQL).await.map_err(fail)?;
+    let books = BinaryCopyInWriter::new(sink, &BOOK_COLUMNS);
     pin_mut!(books);
     let mut book_id = first_book_id;
     for user in request.users.iter() {
@@ -157,11 +157,8 @@ pub(super) async fn load(
     // The lists need no catalog text: rank, book and score follow from the order.
     progress.phase("copying lists");
     progress.restart();
-    let sink = transaction
-        .copy_in("COPY recommendations (user_id, rank, book_id, score) FROM STDIN (FORMAT binary)")
-        .await
-        .map_err(fail)?;
-    let lists = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::FLOAT4]);
+    let sink = transaction.copy_in(COPY_RANKS_SQL).await.map_err(fail)?;
+    let lists = BinaryCopyInWriter::new(sink, &RANK_COLUMNS);
     pin_mut!(lists);
     let mut book_id = first_book_id;
     for user in request.users.iter() {
