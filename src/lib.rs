@@ -43,10 +43,21 @@ pub mod pb {
         include_bytes!(concat!(env!("OUT_DIR"), "/recommendations_descriptor.bin"));
 }
 
-pub use pb::{BookRecommendation, BookRecommendations, RecommendationRequest};
+pub use pb::{BookRecommendation, BookRecommendations, RecommendationRequest, StartFrom};
 
 /// The response header (gRPC initial metadata on `Recommend` and
 /// `RecommendBatch`, an HTTP header on the REST twins) in which a server
 /// announces, before the first book, how many books it will send. A user's
 /// list may hold fewer books than asked for; callers judge completeness by it.
 pub const COUNT_HEADER: &str = "bookstream-count";
+
+/// The response header (gRPC initial metadata, or an HTTP header) by which a
+/// server says an answer follows the list as it grows: it announces no
+/// count, and ends only when the caller leaves, the asked-for books were
+/// sent, or the server shuts down.
+pub const FOLLOW_HEADER: &str = "bookstream-follow";
+
+/// With [`FOLLOW_HEADER`]: the rank a follow starts at, resolved by the
+/// server (from the latest book, or from a time), so that a caller whose
+/// stream breaks before its first book resumes from the very same place.
+pub const START_RANK_HEADER: &str = "bookstream-start-rank";

@@ -217,6 +217,9 @@ pub struct ServerConfig {
     pub catalog_check_interval: Duration,
 
     #[command(flatten)]
+    pub follow: crate::follow::FollowArgs,
+
+    #[command(flatten)]
     pub log: bookstream::telemetry::LogArgs,
 
     /// Keep Prometheus metrics and serve them at GET /metrics on the REST

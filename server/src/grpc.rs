@@ -8,7 +8,8 @@ pub use append::AppendStream;
 use std::time::Instant;
 
 use bookstream::{
-    BookRecommendations, COUNT_HEADER, RecommendationRequest,
+    BookRecommendations, COUNT_HEADER, FOLLOW_HEADER, RecommendationRequest, START_RANK_HEADER,
+    StartFrom,
     book::OutgoingBook,
     pb::AppendRequest,
     pb::recommendations_server::{Recommendations, RecommendationsServer},
@@ -17,6 +18,7 @@ use bookstream::{
 use futures::{StreamExt, stream};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataValue};
+use tonic_types::{ErrorDetails, StatusExt};
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
@@ -25,7 +27,7 @@ use crate::{
     ingest::Appender,
     limits::LimitError,
     pipeline::{Ask, Pipeline, Refusal},
-    source::{BookStream, Books, SourceError},
+    source::{Announced, BookStream, Books, SourceError},
     streams::{SHUTTING_DOWN, ShutdownItem, Supervised},
     work,
 };
@@ -81,14 +83,14 @@ impl Recommendations for RecommendationService {
         let started = Instant::now();
         let deadline = deadline::from_metadata(request.metadata());
         let span = rpc_span(Rpc::Recommend, &request);
-        let ask = ask(request.into_inner());
         async {
-            let (Books { count, stream }, permit) =
+            let ask = ask(request.into_inner())?;
+            let (Books { announced, stream }, permit) =
                 self.pipeline.stream("grpc", ask, &span, started).await?;
             let books = stream.map(to_status as fn(_) -> _);
             Ok(with_count(
                 Response::new(Supervised::new(books, permit).with_deadline(deadline)),
-                count,
+                announced,
             ))
         }
         .instrument(span.clone())
@@ -101,11 +103,12 @@ impl Recommendations for RecommendationService {
     ) -> Result<Response<BookRecommendations>, Status> {
         let started = Instant::now();
         let span = rpc_span(Rpc::RecommendBatch, &request);
-        let ask = ask(request.into_inner());
         async {
+            let ask = ask(request.into_inner())?;
             // The place is held until the answer is built and handed over.
-            let (Books { count, stream }, _place) =
+            let (Books { announced, stream }, _place) =
                 self.pipeline.one_shot("batch", ask, &span, started).await?;
+            let count = announced.count();
             let limit_bytes = self.pipeline.max_message_bytes();
             // Building a large answer is CPU work; keep it off the async workers.
             let answer = work::off_the_workers(batch(stream, count, limit_bytes))
@@ -113,24 +116,32 @@ impl Recommendations for RecommendationService {
                 .map_err(|error| {
                     Status::internal(format!("building the answer failed: {error}"))
                 })??;
-            Ok(with_count(Response::new(answer), count))
+            Ok(with_count(Response::new(answer), announced))
         }
         .instrument(span.clone())
         .await
     }
 }
 
-fn ask(request: RecommendationRequest) -> Ask {
+fn ask(request: RecommendationRequest) -> Result<Ask, Status> {
     let RecommendationRequest {
         user_id,
         max_results,
         start_at,
+        follow,
+        start_from,
+        start_time_ms,
     } = request;
-    Ask {
+    let start_from =
+        StartFrom::try_from(start_from).map_err(|_| LimitError::UnknownStartFrom(start_from))?;
+    Ok(Ask {
         user_id,
         max_results,
         start_at,
-    }
+        follow,
+        start_from,
+        start_time_ms,
+    })
 }
 
 impl From<Refusal> for Status {
@@ -155,6 +166,8 @@ fn rpc_span(rpc: Rpc, request: &Request<RecommendationRequest>) -> Span {
         user_id,
         max_results,
         start_at,
+        follow,
+        ..
     } = *request.get_ref();
     let span = match rpc {
         Rpc::Recommend => tracing::info_span!(
@@ -162,6 +175,7 @@ fn rpc_span(rpc: Rpc, request: &Request<RecommendationRequest>) -> Span {
             user_id,
             start_at,
             max_results,
+            follow,
             count = Empty,
             books = Empty,
             trace_id = Empty
@@ -171,6 +185,7 @@ fn rpc_span(rpc: Rpc, request: &Request<RecommendationRequest>) -> Span {
             user_id,
             start_at,
             max_results,
+            follow,
             count = Empty,
             books = Empty,
             trace_id = Empty
@@ -181,11 +196,19 @@ fn rpc_span(rpc: Rpc, request: &Request<RecommendationRequest>) -> Span {
     span
 }
 
-/// Announces the number of books before the first one.
-fn with_count<T>(mut response: Response<T>, count: u64) -> Response<T> {
-    response
-        .metadata_mut()
-        .insert(COUNT_HEADER, MetadataValue::from(count));
+/// Announces the number of books before the first one, or that the answer
+/// follows and from which rank.
+fn with_count<T>(mut response: Response<T>, announced: Announced) -> Response<T> {
+    let metadata = response.metadata_mut();
+    match announced {
+        Announced::Count(count) => {
+            metadata.insert(COUNT_HEADER, MetadataValue::from(count));
+        }
+        Announced::Follow { start } => {
+            metadata.insert(FOLLOW_HEADER, MetadataValue::from_static("true"));
+            metadata.insert(START_RANK_HEADER, MetadataValue::from(start));
+        }
+    }
     response
 }
 
@@ -242,7 +265,10 @@ impl From<LimitError> for Status {
         match error {
             LimitError::NoBooksRequested
             | LimitError::TooManyBooks { .. }
-            | LimitError::ResumePastEnd { .. } => Status::invalid_argument(error.to_string()),
+            | LimitError::ResumePastEnd { .. }
+            | LimitError::FollowNeedsStream
+            | LimitError::SeekConflict(_)
+            | LimitError::UnknownStartFrom(_) => Status::invalid_argument(error.to_string()),
             LimitError::AnswerTooLarge { .. }
             | LimitError::TooManyStreams { .. }
             | LimitError::TooManyOneShot { .. } => Status::resource_exhausted(error.to_string()),
@@ -259,6 +285,10 @@ impl From<SourceError> for Status {
             SourceError::Empty { .. } => Status::failed_precondition(message),
             SourceError::UnknownUser { .. } => Status::not_found(message),
             SourceError::Inconsistent { .. } => Status::data_loss(message),
+            SourceError::Expired { earliest, .. } => out_of_range(message, Some(*earliest)),
+            SourceError::PastEnd { .. } => out_of_range(message, None),
+            SourceError::NeverGrows { .. } => Status::failed_precondition(message),
+            SourceError::ShuttingDown => Status::unavailable(message),
             SourceError::Failed { .. } => {
                 // As an error value, so the log shows its chain of sources
                 // down to the driver's own error.
@@ -270,6 +300,25 @@ impl From<SourceError> for Status {
             }
         }
     }
+}
+
+/// The `reason` of the `ErrorInfo` detail on an `OUT_OF_RANGE` status.
+pub const RANK_NOT_KEPT: &str = "RANK_NOT_KEPT";
+/// The `ErrorInfo` metadata key naming the earliest rank a list keeps.
+pub const EARLIEST_RANK_KEY: &str = "earliest_rank";
+
+/// OUT_OF_RANGE, with the earliest rank kept in the status details for
+/// programs (google.rpc.ErrorInfo), as the message says it for people.
+fn out_of_range(message: String, earliest: Option<u64>) -> Status {
+    let Some(earliest) = earliest else {
+        return Status::out_of_range(message);
+    };
+    let details = ErrorDetails::with_error_info(
+        RANK_NOT_KEPT,
+        "bookstream",
+        [(EARLIEST_RANK_KEY.to_owned(), earliest.to_string())],
+    );
+    Status::with_error_details(tonic::Code::OutOfRange, message, details)
 }
 
 #[cfg(test)]

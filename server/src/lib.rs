@@ -9,6 +9,7 @@ pub mod answer_log;
 pub mod auth;
 pub mod config;
 pub mod deadline;
+pub mod follow;
 pub mod grpc;
 pub mod health;
 pub mod ingest;
@@ -57,6 +58,8 @@ pub enum ServeError {
     Catalog(#[from] source::OpenError),
     #[error(transparent)]
     Writer(#[from] ingest::append::WriterError),
+    #[error(transparent)]
+    Retention(follow::retention::NeedsWrites),
     #[error("building the reflection service failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC listener failed: {0}")]
@@ -84,22 +87,40 @@ impl Server {
     /// anything is served.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         let streams = streams::StreamGauge::new(config.max_streams as usize);
-        let metrics = config
-            .metrics
-            .then(|| Arc::new(metrics::ServerMetrics::new(streams.gauge())));
+        let wakeups = follow::Wakeups::default();
+        let metrics = config.metrics.then(|| {
+            Arc::new(metrics::ServerMetrics::new(
+                streams.gauge(),
+                wakeups.followers_gauge(),
+            ))
+        });
         let read_seconds = metrics
             .as_ref()
             .map(|metrics| metrics.catalog_read_seconds.clone());
+        let follow_metrics = metrics.as_ref().map(|metrics| source::FollowMetrics {
+            delivered: metrics.follow_books.clone(),
+            lag: metrics.follow_lag_seconds.clone(),
+        });
         // The writer first: it creates and migrates an SQLite file before readers open it.
         let appender = match &config.write_token {
             Some(_) => ingest::Appender::open(
                 &config.catalog,
                 usize::try_from(config.max_append_books).unwrap_or(usize::MAX),
                 metrics.clone(),
+                wakeups.clone(),
             )?,
             None => ingest::Appender::off(),
         };
-        let catalog = source::Catalog::open(&config.catalog, config.store_options(), read_seconds)?;
+        if config.follow.retention.is_on() && !appender.writes() {
+            return Err(ServeError::Retention(follow::retention::NeedsWrites));
+        }
+        let catalog = source::Catalog::open(
+            &config.catalog,
+            config.store_options(),
+            read_seconds,
+            wakeups,
+            follow_metrics,
+        )?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(ServerTlsConfig::new().identity(Identity::from_pem(
                 read_tls_file("certificate", cert).await?,
@@ -144,13 +165,34 @@ impl Server {
         let streams = self.streams;
         let stop = CancellationToken::new();
         let give_up = CancellationToken::new();
+        let wakeups = self.catalog.wakeups().clone();
         tokio::spawn(shutdown::in_stages(
             shutdown,
             self.config.shutdown_grace,
             streams.clone(),
+            wakeups.clone(),
             stop.clone(),
             give_up.clone(),
         ));
+        let follow = &self.config.follow;
+        let expired = self.metrics.as_ref().map(|m| m.books_expired.clone());
+        let mut background: Vec<tokio::task::JoinHandle<()>> = follow
+            .retention
+            .spawn(self.appender.clone(), expired)
+            .map_err(ServeError::Retention)?
+            .into_iter()
+            .collect();
+        match (&self.config.catalog, self.catalog.store()) {
+            (source::CatalogSpec::Postgres(url), Some(store)) => {
+                background.push(follow::postgres::spawn(url, store.clone(), wakeups));
+            }
+            (source::CatalogSpec::Sqlite(path), Some(_)) => background.push(follow::sqlite::spawn(
+                path.clone(),
+                wakeups,
+                follow.sqlite_poll_interval,
+            )),
+            _ => {}
+        }
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let (catalog_health, monitor) = health::spawn_monitor(
@@ -169,7 +211,10 @@ impl Server {
             self.config.write_token.as_deref(),
             self.config.token.as_deref(),
         );
-        let mut builder = tonic::transport::Server::builder();
+        // Idle follows stay open through proxies, and a dead caller is noticed.
+        let mut builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(follow.keepalive_interval))
+            .http2_keepalive_timeout(Some(follow.keepalive_timeout));
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
@@ -242,6 +287,9 @@ impl Server {
         };
         stop.cancel();
         monitor.abort();
+        for task in background {
+            task.abort();
+        }
         result
     }
 }

@@ -3,7 +3,13 @@
 
 use std::ops::Range;
 
+use bookstream::StartFrom;
 use thiserror::Error;
+
+use crate::{
+    pipeline::Ask,
+    source::{End, Selection, Start},
+};
 
 /// What one request may ask for.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +36,15 @@ pub enum LimitError {
     TooManyOneShot { limit: usize },
     #[error("start_at {start_at} is past the end of a {max_results}-book result")]
     ResumePastEnd { start_at: u64, max_results: u64 },
+    #[error(
+        "follow keeps a stream open for books appended later: ask Recommend or \
+         /recommendations/stream, not a one-shot answer"
+    )]
+    FollowNeedsStream,
+    #[error("{0}")]
+    SeekConflict(&'static str),
+    #[error("start_from {0} is not a known StartFrom value")]
+    UnknownStartFrom(i32),
     #[error(
         "the answer for {requested} books would exceed the {limit_bytes}-byte limit of a one-shot \
          answer (reached after {books_fitting} books); ask for fewer books or use {streaming_alternative}, \
@@ -71,6 +86,57 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Checks a request's seek and size and says what it selects. A
+    /// one-shot answer (`streamed` false) cannot follow; a follow is not
+    /// held to `max_results` (0: no limit), since it sends books as they come.
+    pub fn select(&self, ask: &Ask, streamed: bool) -> Result<Selection, LimitError> {
+        if ask.follow && !streamed {
+            return Err(LimitError::FollowNeedsStream);
+        }
+        if ask.start_from != StartFrom::Rank && ask.start_at != 0 {
+            return Err(LimitError::SeekConflict(
+                "start_at is the resume point of a request from a rank; a request from the \
+                 earliest, the latest or a time starts where the server finds it: leave start_at 0",
+            ));
+        }
+        if ask.start_from != StartFrom::Time && ask.start_time_ms != 0 {
+            return Err(LimitError::SeekConflict(
+                "start_time_ms is only for a request from a time (START_FROM_TIME, from=time)",
+            ));
+        }
+        let start = match ask.start_from {
+            StartFrom::Rank => Start::Rank(ask.start_at),
+            StartFrom::Earliest => Start::Earliest,
+            StartFrom::Latest => Start::Latest,
+            StartFrom::Time => Start::Time {
+                ms: ask.start_time_ms,
+            },
+        };
+        let end = match (ask.follow, ask.max_results, start) {
+            (true, 0, _) => End::Open,
+            (true, count, Start::Rank(start_at)) if start_at > count => {
+                return Err(LimitError::ResumePastEnd {
+                    start_at,
+                    max_results: count,
+                });
+            }
+            (true, count, Start::Rank(_)) => End::Rank(count),
+            (true, count, _) => End::Count(count),
+            (false, max_results, Start::Rank(start_at)) => {
+                End::Rank(self.check_request(max_results, start_at)?.end)
+            }
+            (false, max_results, _) => End::Count(self.check_count(max_results)?),
+        };
+        Ok(Selection {
+            user_id: ask.user_id,
+            start,
+            end,
+            follow: ask.follow,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +145,94 @@ mod tests {
         max_results: 100,
         max_message_bytes: 1024,
     };
+
+    fn ask(start_from: StartFrom, follow: bool) -> Ask {
+        Ask {
+            user_id: 1,
+            max_results: 10,
+            start_at: 0,
+            follow,
+            start_from,
+            start_time_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_request_from_a_rank_selects_what_it_always_did() {
+        let selection = LIMITS
+            .select(
+                &Ask {
+                    start_at: 4,
+                    ..ask(StartFrom::Rank, false)
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!(selection, Selection::ranks(1, 4..10));
+    }
+
+    #[test]
+    fn a_follow_has_no_cap_and_zero_means_no_end() {
+        let open = LIMITS
+            .select(
+                &Ask {
+                    max_results: 0,
+                    ..ask(StartFrom::Latest, true)
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!((open.start, open.end), (Start::Latest, End::Open));
+        let long = LIMITS
+            .select(
+                &Ask {
+                    max_results: 1_000_000,
+                    ..ask(StartFrom::Rank, true)
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!(long.end, End::Rank(1_000_000));
+    }
+
+    #[test]
+    fn contradictory_seeks_and_one_shot_follows_are_refused() {
+        let refused = |ask: Ask, streamed| LIMITS.select(&ask, streamed).unwrap_err();
+        assert_eq!(
+            refused(ask(StartFrom::Rank, true), false),
+            LimitError::FollowNeedsStream
+        );
+        assert!(matches!(
+            refused(
+                Ask {
+                    start_at: 3,
+                    ..ask(StartFrom::Latest, true)
+                },
+                true
+            ),
+            LimitError::SeekConflict(_)
+        ));
+        assert!(matches!(
+            refused(
+                Ask {
+                    start_time_ms: 5,
+                    ..ask(StartFrom::Earliest, true)
+                },
+                true
+            ),
+            LimitError::SeekConflict(_)
+        ));
+        assert!(matches!(
+            refused(
+                Ask {
+                    max_results: 0,
+                    ..ask(StartFrom::Time, false)
+                },
+                true
+            ),
+            LimitError::NoBooksRequested
+        ));
+    }
 
     #[test]
     fn zero_books_is_refused() {

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use bookstream::StartFrom;
 use tracing::Span;
 
 use crate::{
@@ -24,6 +25,25 @@ pub struct Ask {
     pub max_results: u64,
     /// The resume point: the first rank to send.
     pub start_at: u64,
+    /// Stay for books appended later.
+    pub follow: bool,
+    pub start_from: StartFrom,
+    /// With `StartFrom::Time`: ms since the Unix epoch.
+    pub start_time_ms: u64,
+}
+
+impl Ask {
+    /// Ranks `start_at..max_results` of `user_id`'s list, as requests always could.
+    pub fn ranks(user_id: u64, max_results: u64, start_at: u64) -> Self {
+        Self {
+            user_id,
+            max_results,
+            start_at,
+            follow: false,
+            start_from: StartFrom::Rank,
+            start_time_ms: 0,
+        }
+    }
 }
 
 /// Why a request gets no books; each edge says it in its protocol.
@@ -70,7 +90,7 @@ impl Pipeline {
         span: &Span,
         started: Instant,
     ) -> Result<(Books, StreamPermit), Refusal> {
-        self.answer(transport, ask, span, started, |this| {
+        self.answer(transport, ask, true, span, started, |this| {
             this.streams.try_start()
         })
         .await
@@ -84,7 +104,7 @@ impl Pipeline {
         span: &Span,
         started: Instant,
     ) -> Result<(Books, OneShotPermit), Refusal> {
-        self.answer(transport, ask, span, started, |this| {
+        self.answer(transport, ask, false, span, started, |this| {
             this.one_shot.try_start()
         })
         .await
@@ -95,17 +115,19 @@ impl Pipeline {
         &self,
         transport: &'static str,
         ask: Ask,
+        streamed: bool,
         span: &Span,
         started: Instant,
         take: impl FnOnce(&Self) -> Result<P, LimitError>,
     ) -> Result<(Books, P), Refusal> {
-        let ranks = self.limits.check_request(ask.max_results, ask.start_at)?;
+        let selection = self.limits.select(&ask, streamed)?;
         let place = take(self)?;
-        let books = self
-            .catalog
-            .books(ask.user_id, ranks)
-            .await?
-            .logged(AnswerLog::new(transport, &self.metrics, span, started));
+        let books = self.catalog.books(&selection).await?.logged(AnswerLog::new(
+            transport,
+            &self.metrics,
+            span,
+            started,
+        ));
         Ok((books, place))
     }
 
@@ -142,11 +164,7 @@ mod tests {
     }
 
     fn ask(max_results: u64) -> Ask {
-        Ask {
-            user_id: 3,
-            max_results,
-            start_at: 0,
-        }
+        Ask::ranks(3, max_results, 0)
     }
 
     #[tokio::test]
@@ -157,7 +175,7 @@ mod tests {
             .stream("grpc", ask(10), &span, Instant::now())
             .await
             .expect("a stream place is free");
-        assert_eq!(books.count, 10);
+        assert_eq!(books.announced, crate::source::Announced::Count(10));
         assert_eq!(pipeline.active_streams(), 1);
         let refused = pipeline
             .stream("ndjson", ask(10), &span, Instant::now())

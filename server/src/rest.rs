@@ -16,7 +16,7 @@ use axum::{
     routing::get,
 };
 use bookstream::{
-    COUNT_HEADER,
+    COUNT_HEADER, FOLLOW_HEADER, START_RANK_HEADER, StartFrom,
     catalog::BookBuf,
     telemetry::{self, HeaderSource},
 };
@@ -38,7 +38,7 @@ use crate::{
     limits::LimitError,
     metrics::{self, Metrics, ServerMetrics},
     pipeline::{Ask, Pipeline, Refusal},
-    source::{BookStream, Books, SourceError},
+    source::{Announced, BookStream, Books, SourceError},
     streams::Supervised,
     work,
 };
@@ -133,7 +133,8 @@ fn request_span(route: &'static str, query: &RecommendationQuery, headers: &Head
         route,
         user_id = query.user_id,
         start_at = query.start_at,
-        max_results = query.max_results,
+        max_results = query.max_results.unwrap_or(0),
+        follow = query.follow,
         count = Empty,
         books = Empty,
         trace_id = Empty
@@ -168,20 +169,67 @@ struct RecommendationQuery {
     /// Absent means user 0, as an unset field does in the gRPC request.
     #[serde(default)]
     user_id: u64,
-    max_results: u64,
+    /// Needed, except by a follow (absent: no limit).
+    max_results: Option<u64>,
     /// The resume point, as in the gRPC request: the first id to send.
     #[serde(default)]
     start_at: u64,
+    /// Stay for books appended later (the stream route only).
+    #[serde(default)]
+    follow: bool,
+    /// Where to start: `rank` (start_at, the default), `earliest`, `latest` or `time`.
+    #[serde(default)]
+    from: Seek,
+    /// With `from=time`: RFC 3339 (`2026-11-29T07:00:00Z`) or ms since the Unix epoch.
+    time: Option<String>,
+}
+
+/// The REST spelling of `StartFrom`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Seek {
+    #[default]
+    Rank,
+    Earliest,
+    Latest,
+    Time,
 }
 
 impl RecommendationQuery {
-    fn ask(&self) -> Ask {
-        Ask {
+    fn ask(&self) -> Result<Ask, ApiError> {
+        let start_time_ms = match &self.time {
+            None => 0,
+            Some(time) => parse_time_ms(time).ok_or_else(|| {
+                ApiError::BadTime(format!(
+                    "time {time:?} is neither an RFC 3339 time (2026-11-29T07:00:00Z) nor \
+                     milliseconds since the Unix epoch"
+                ))
+            })?,
+        };
+        Ok(Ask {
             user_id: self.user_id,
-            max_results: self.max_results,
+            max_results: self.max_results.unwrap_or(0),
             start_at: self.start_at,
-        }
+            follow: self.follow,
+            start_from: match self.from {
+                Seek::Rank => StartFrom::Rank,
+                Seek::Earliest => StartFrom::Earliest,
+                Seek::Latest => StartFrom::Latest,
+                Seek::Time => StartFrom::Time,
+            },
+            start_time_ms,
+        })
     }
+}
+
+/// An RFC 3339 time or a count of ms since the Unix epoch, in ms.
+fn parse_time_ms(time: &str) -> Option<u64> {
+    if let Ok(ms) = time.parse::<u64>() {
+        return Some(ms);
+    }
+    let at = humantime::parse_rfc3339_weak(time).ok()?;
+    let since = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
 }
 
 async fn recommendations(
@@ -203,10 +251,11 @@ async fn json_answer(
     span: &Span,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let (Books { count, stream }, place) = state
+    let (Books { announced, stream }, place) = state
         .pipeline
-        .one_shot("json", query.ask(), span, started)
+        .one_shot("json", query.ask()?, span, started)
         .await?;
+    let count = announced.count();
     let limit_bytes = state.pipeline.max_message_bytes();
     // Serialising a large array is CPU work; keep it off the async workers.
     let body = work::off_the_workers(json_array(stream, count, limit_bytes))
@@ -214,7 +263,7 @@ async fn json_answer(
         .map_err(ApiError::Worker)??;
     // The place is given back once the body has gone out, not once it is built.
     let body = Body::new(crate::one_shot::HeldBody::new(Bytes::from(body), place));
-    Ok(books_response("application/json", count, body))
+    Ok(books_response("application/json", announced, body))
 }
 
 async fn recommendations_stream(
@@ -236,27 +285,43 @@ async fn ndjson_answer(
     span: &Span,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let (Books { count, stream }, permit) = state
+    let (Books { announced, stream }, permit) = state
         .pipeline
-        .stream("ndjson", query.ask(), span, started)
+        .stream("ndjson", query.ask()?, span, started)
         .await?;
     let body = Body::from_stream(Supervised::new(NdjsonChunks::new(stream), permit));
-    Ok(books_response("application/x-ndjson", count, body))
+    Ok(books_response("application/x-ndjson", announced, body))
 }
 
-/// An answer of `count` books, the count announced before the first.
-fn books_response(content_type: &'static str, count: u64, body: impl IntoResponse) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
+/// An answer with what it announces before its first book: a count, or
+/// that it follows and from which rank.
+fn books_response(
+    content_type: &'static str,
+    announced: Announced,
+    body: impl IntoResponse,
+) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    match announced {
+        Announced::Count(count) => {
+            headers.insert(
                 HeaderName::from_static(COUNT_HEADER),
                 HeaderValue::from(count),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+            );
+        }
+        Announced::Follow { start } => {
+            headers.insert(
+                HeaderName::from_static(FOLLOW_HEADER),
+                HeaderValue::from_static("true"),
+            );
+            headers.insert(
+                HeaderName::from_static(START_RANK_HEADER),
+                HeaderValue::from(start),
+            );
+        }
+    }
+    response
 }
 
 /// The JSON array of `books`, serialised into one pre-sized buffer and
@@ -298,6 +363,8 @@ pub async fn json_array(
 pub enum ApiError {
     #[error("{}", .0.body_text())]
     BadQuery(#[from] QueryRejection),
+    #[error("{0}")]
+    BadTime(String),
     #[error(transparent)]
     Limit(#[from] LimitError),
     #[error(transparent)]
@@ -334,11 +401,24 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
-            ApiError::BadQuery(_) | ApiError::Limit(_) => StatusCode::BAD_REQUEST,
-            ApiError::Source(SourceError::UnknownUser { .. }) => StatusCode::NOT_FOUND,
-            ApiError::Source(SourceError::Unavailable { .. } | SourceError::Empty { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::BadQuery(_) | ApiError::BadTime(_) | ApiError::Limit(_) => {
+                StatusCode::BAD_REQUEST
             }
+            ApiError::Source(SourceError::UnknownUser { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Source(SourceError::Expired { earliest, .. }) => {
+                // Gone for good: the body names the earliest rank kept, for programs.
+                let body = serde_json::json!({
+                    "error": self.to_string(), "earliest_rank": earliest,
+                });
+                return (StatusCode::GONE, Json(body)).into_response();
+            }
+            ApiError::Source(SourceError::PastEnd { .. }) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Source(SourceError::NeverGrows { .. }) => StatusCode::CONFLICT,
+            ApiError::Source(
+                SourceError::Unavailable { .. }
+                | SourceError::Empty { .. }
+                | SourceError::ShuttingDown,
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Source(SourceError::Inconsistent { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Source(SourceError::Failed { .. })
             | ApiError::Worker(_)

@@ -5,17 +5,19 @@ use std::{future::Future, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::streams::StreamGauge;
+use crate::{follow::Wakeups, streams::StreamGauge};
 
 /// How long ended streams get to say their last word before the server stops waiting.
 const LAST_WORD: Duration = Duration::from_secs(1);
 
-/// The shutdown, in stages: stop accepting; after `grace`, end the streams
-/// still running; a moment later, stop waiting for anyone.
+/// The shutdown, in stages: stop accepting and end the follows (they would
+/// never finish; their callers resume elsewhere); after `grace`, end the
+/// streams still running; a moment later, stop waiting for anyone.
 pub(crate) async fn in_stages(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
     streams: StreamGauge,
+    wakeups: Wakeups,
     stop: CancellationToken,
     give_up: CancellationToken,
 ) {
@@ -26,6 +28,7 @@ pub(crate) async fn in_stages(
         humantime::format_duration(grace)
     );
     stop.cancel();
+    wakeups.close();
     tokio::time::sleep(grace).await;
     if streams.active() > 0 {
         tracing::warn!(

@@ -239,6 +239,7 @@ pub fn request(user_id: u64, max_results: u64) -> bookstream::RecommendationRequ
         user_id,
         max_results,
         start_at: 0,
+        ..Default::default()
     }
 }
 

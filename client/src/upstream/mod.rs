@@ -240,6 +240,7 @@ impl Upstream {
             user_id,
             max_results: count,
             start_at,
+            ..Default::default()
         };
         match server.open_recommend(request).await {
             Ok(response) => {

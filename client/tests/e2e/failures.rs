@@ -236,6 +236,7 @@ impl Recommendations for FaultyService {
             user_id,
             max_results,
             start_at,
+            ..
         } = request.into_inner();
         let sent = self.sent.lock().unwrap().take();
         let (count, tail): (u64, BookStream) = match self.fault {

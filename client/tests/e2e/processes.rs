@@ -349,6 +349,7 @@ async fn a_slow_reader_does_not_make_the_server_buffer() {
         user_id: 1,
         max_results: 10_000_000,
         start_at: 0,
+        ..Default::default()
     };
     let mut stream = grpc.recommend(request).await.unwrap().into_inner();
     stream.message().await.unwrap().unwrap();

@@ -124,6 +124,7 @@ impl Scenario {
                         user_id: settings.user_id,
                         max_results: settings.max_results,
                         start_at: 0,
+                        ..Default::default()
                     },
                 }
             }

@@ -75,6 +75,7 @@ impl Params {
             user_id: self.user_id,
             max_results: self.max_results,
             start_at: 0,
+            ..Default::default()
         }
     }
 }

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 
 use super::records::{Fault, NewBook};
 use crate::{
+    follow::{Wakeups, retention::Cut},
     metrics::{Metrics, Transport},
     source::{CatalogSpec, StoreFailure},
 };
@@ -96,9 +97,16 @@ pub enum AppendError {
     },
 }
 
-/// Where a store commits batches: one transaction per batch.
+/// Where a store commits batches: one transaction per batch. Retention
+/// writes through it too, in transactions of its own.
 pub trait StoreWriter: Send + Sync + 'static {
     fn append(&self, batch: Batch) -> BoxFuture<'_, Result<Ack, AppendError>>;
+
+    /// Raises the earliest kept rank of the lists `cut` trims; returns how many.
+    fn trim(&self, cut: Cut) -> BoxFuture<'_, Result<u64, AppendError>>;
+
+    /// Removes up to `limit` books below their list's earliest kept rank.
+    fn remove_trimmed(&self, limit: u64) -> BoxFuture<'_, Result<u64, AppendError>>;
 }
 
 /// The append pipeline every edge calls: checks the batch, commits it
@@ -108,6 +116,8 @@ pub struct Appender {
     writer: Option<Arc<dyn StoreWriter>>,
     max_books: usize,
     metrics: Metrics,
+    /// Told of every commit, so this server's followers read on at once.
+    wakeups: Wakeups,
 }
 
 impl std::fmt::Debug for Appender {
@@ -137,6 +147,7 @@ impl Appender {
         spec: &CatalogSpec,
         max_books: usize,
         metrics: Metrics,
+        wakeups: Wakeups,
     ) -> Result<Self, WriterError> {
         let writer: Option<Arc<dyn StoreWriter>> = match spec {
             CatalogSpec::Generated => None,
@@ -147,6 +158,7 @@ impl Appender {
             writer,
             max_books,
             metrics,
+            wakeups,
         })
     }
 
@@ -156,6 +168,7 @@ impl Appender {
             writer: None,
             max_books: 0,
             metrics: None,
+            wakeups: Wakeups::default(),
         }
     }
 
@@ -165,6 +178,10 @@ impl Appender {
         let writer = self.writer.as_ref().ok_or(AppendError::ReadOnly)?;
         self.check(&batch)?;
         let ack = writer.append(batch).await?;
+        if !ack.duplicate {
+            self.wakeups
+                .committed(ack.user_id, ack.first_rank + ack.books);
+        }
         if let Some(metrics) = &self.metrics {
             let labels = Transport { transport };
             if ack.duplicate {
@@ -181,6 +198,23 @@ impl Appender {
                 .observe(started.elapsed().as_secs_f64());
         }
         Ok(ack)
+    }
+
+    /// Whether this server takes writes (a write token and a store).
+    pub fn writes(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Retention's first step (see `follow::retention`).
+    pub async fn trim(&self, cut: Cut) -> Result<u64, AppendError> {
+        let writer = self.writer.as_ref().ok_or(AppendError::ReadOnly)?;
+        writer.trim(cut).await
+    }
+
+    /// Retention's second step, `limit` books at a time.
+    pub async fn remove_trimmed(&self, limit: u64) -> Result<u64, AppendError> {
+        let writer = self.writer.as_ref().ok_or(AppendError::ReadOnly)?;
+        writer.remove_trimmed(limit).await
     }
 
     /// What can be refused before the store is asked.

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::{Ack, AppendError, Batch, Origin, StoreWriter, WriterError};
+use crate::follow::retention::{self, Cut};
 use crate::source::{StoreFailure, load::sqlite::migrations, sqlite::describe, stored};
 
 /// Batches waiting for the writer; a producer past it waits its turn.
@@ -17,7 +18,12 @@ const QUEUE: usize = 64;
 /// How long the writer waits for another process (`server load`) to commit.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-type Job = (Batch, oneshot::Sender<Result<Ack, AppendError>>);
+/// The writer thread's work: batches, and retention's two steps.
+enum Job {
+    Append(Batch, oneshot::Sender<Result<Ack, AppendError>>),
+    Trim(Cut, oneshot::Sender<Result<u64, AppendError>>),
+    Remove(u64, oneshot::Sender<Result<u64, AppendError>>),
+}
 
 pub(super) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
@@ -51,11 +57,25 @@ impl SqliteWriter {
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || {
-                while let Some((batch, answer)) = queue.blocking_recv() {
-                    let result =
-                        commit(&mut connection, &batch).map_err(|refused| refusal(&store, refused));
-                    // A caller that left takes no answer; the batch is committed anyway.
-                    let _ = answer.send(result);
+                let sql = |error| refusal(&store, Refused::Sql(error));
+                // A caller that left takes no answer; the work is committed anyway.
+                while let Some(job) = queue.blocking_recv() {
+                    match job {
+                        Job::Append(batch, answer) => {
+                            let result = commit(&mut connection, &batch)
+                                .map_err(|refused| refusal(&store, refused));
+                            let _ = answer.send(result);
+                        }
+                        Job::Trim(cut, answer) => {
+                            let _ = answer
+                                .send(retention::sqlite::trim(&mut connection, cut).map_err(sql));
+                        }
+                        Job::Remove(limit, answer) => {
+                            let _ = answer.send(
+                                retention::sqlite::remove(&mut connection, limit).map_err(sql),
+                            );
+                        }
+                    }
                 }
             })
             .map_err(|error| WriterError {
@@ -66,20 +86,33 @@ impl SqliteWriter {
     }
 }
 
+impl SqliteWriter {
+    /// Hands `job` to the writer thread and waits for its answer.
+    async fn run<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, AppendError>>) -> Job,
+    ) -> Result<T, AppendError> {
+        let (answer, answered) = oneshot::channel();
+        let stopped = || AppendError::Unavailable {
+            store: self.name.clone(),
+            cause: StoreFailure::from_error(WriterStopped),
+        };
+        self.jobs.send(job(answer)).await.map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
 impl StoreWriter for SqliteWriter {
     fn append(&self, batch: Batch) -> BoxFuture<'_, Result<Ack, AppendError>> {
-        Box::pin(async move {
-            let (answer, answered) = oneshot::channel();
-            let stopped = || AppendError::Unavailable {
-                store: self.name.clone(),
-                cause: StoreFailure::from_error(WriterStopped),
-            };
-            self.jobs
-                .send((batch, answer))
-                .await
-                .map_err(|_| stopped())?;
-            answered.await.map_err(|_| stopped())?
-        })
+        Box::pin(self.run(|answer| Job::Append(batch, answer)))
+    }
+
+    fn trim(&self, cut: Cut) -> BoxFuture<'_, Result<u64, AppendError>> {
+        Box::pin(self.run(move |answer| Job::Trim(cut, answer)))
+    }
+
+    fn remove_trimmed(&self, limit: u64) -> BoxFuture<'_, Result<u64, AppendError>> {
+        Box::pin(self.run(move |answer| Job::Remove(limit, answer)))
     }
 }
 
@@ -178,6 +211,11 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
          ON CONFLICT (user_id) DO UPDATE SET length = excluded.length, loaded_at = excluded.loaded_at",
         params![user_id, length + books],
     )?;
+    transaction.execute(
+        "INSERT INTO list_appends (user_id, first_rank, books, committed_at_ms)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![user_id, length, books, now_ms()],
+    )?;
     match &batch.origin {
         Origin::Producer { id, sequence } => {
             transaction.execute(
@@ -208,6 +246,15 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
         books: batch.books.len() as u64,
         duplicate: false,
     })
+}
+
+/// The commit's time for `list_appends`: the writer's clock, in ms since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 fn ack_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ack> {

@@ -77,6 +77,10 @@ pub struct ServerMetrics {
     pub books_appended: Family<Transport, Counter>,
     pub appends_duplicate: Family<Transport, Counter>,
     pub append_seconds: HistogramFamily<Transport>,
+    pub followers: Gauge,
+    pub follow_books: Counter,
+    pub follow_lag_seconds: Histogram,
+    pub books_expired: Counter,
 }
 
 /// The server's metrics, shared by its edges; `None` where they are switched off.
@@ -92,8 +96,9 @@ pub fn closed_counters(metrics: &Metrics, listener: &'static str) -> ClosedCount
 }
 
 impl ServerMetrics {
-    /// The metrics, with `active_streams` the server's own stream count.
-    pub fn new(active_streams: Gauge) -> Self {
+    /// The metrics, with `active_streams` the server's own stream count and
+    /// `followers` its followers now.
+    pub fn new(active_streams: Gauge, followers: Gauge) -> Self {
         let mut registry = Registry::default();
         let metrics = Self {
             grpc_started: Family::default(),
@@ -109,6 +114,10 @@ impl ServerMetrics {
             books_appended: Family::default(),
             appends_duplicate: Family::default(),
             append_seconds: Family::new_with_constructor(seconds_histogram),
+            followers,
+            follow_books: Counter::default(),
+            follow_lag_seconds: seconds_histogram(),
+            books_expired: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -176,6 +185,27 @@ impl ServerMetrics {
             "bookstream_append_batch_seconds",
             "Time from a batch's arrival to its commit (or its earlier answer), in seconds, by transport",
             metrics.append_seconds.clone(),
+        );
+        registry.register(
+            "bookstream_followers",
+            "Streams following a list now (follow=true), waiting or sending",
+            metrics.followers.clone(),
+        );
+        registry.register(
+            "bookstream_follow_books",
+            "Books sent to followers, those that existed when they came and those appended since",
+            metrics.follow_books.clone(),
+        );
+        registry.register(
+            "bookstream_follow_lag_seconds",
+            "Delivery lag: from this server learning of a commit (its own append, a NOTIFY, a \
+             changed SQLite file) to the first book of it being sent to a waiting follower",
+            metrics.follow_lag_seconds.clone(),
+        );
+        registry.register(
+            "bookstream_books_expired",
+            "Books removed by retention (--retention-books, --retention-age)",
+            metrics.books_expired.clone(),
         );
         Self {
             registry,

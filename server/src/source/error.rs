@@ -22,6 +22,35 @@ pub enum SourceError {
     /// The store's rows break the catalog's rules (ranks must run 0, 1, 2, …).
     #[error("the catalog at {store} is inconsistent: {detail}")]
     Inconsistent { store: String, detail: String },
+    /// Retention removed the rank asked for: the earliest kept is named.
+    #[error(
+        "rank {rank} of user {user_id}'s list is no longer kept (retention); the earliest rank \
+         kept is {earliest}: ask from it, or from the earliest (START_FROM_EARLIEST, from=earliest)"
+    )]
+    Expired {
+        user_id: u64,
+        rank: u64,
+        earliest: u64,
+    },
+    /// A follow asked to start past the list's end: those ranks do not exist yet.
+    #[error(
+        "rank {rank} is past the end of user {user_id}'s list ({length} books): follow from at \
+         most {length}, or from the latest (START_FROM_LATEST, from=latest)"
+    )]
+    PastEnd {
+        user_id: u64,
+        rank: u64,
+        length: u64,
+    },
+    /// What was asked needs a list that grows, and the generated catalog's never do.
+    #[error(
+        "the generated catalog's lists are not appended to and have no end: {what}; serve a \
+         store (--catalog sqlite:PATH or postgres://…) to follow appended books"
+    )]
+    NeverGrows { what: &'static str },
+    /// The server is shutting down: a follow ends, to be resumed elsewhere.
+    #[error("the server is shutting down; resume elsewhere")]
+    ShuttingDown,
     /// The store failed in a way a retry will not fix.
     #[error("reading the catalog at {store} failed: {cause}")]
     Failed {

@@ -12,8 +12,8 @@ use futures::{TryStreamExt, future::BoxFuture};
 use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
 
 use super::{
-    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, spec::PostgresUrl, stored,
-    stream::PageReader,
+    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, select::Bounds, spec::PostgresUrl,
+    stored, stream::PageReader,
 };
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
@@ -24,7 +24,17 @@ const PAGE_SQL: &str = "
     WHERE r.user_id = $1 AND r.rank >= $2
     ORDER BY r.rank
     LIMIT $3";
-const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = $1";
+/// A list's kept ranks. `first_rank` came with retention (migration V3); a
+/// store migrated only by older servers has kept every rank.
+const BOUNDS_SQL: &str = "SELECT first_rank, length FROM recommendation_lists WHERE user_id = $1";
+const BOUNDS_BEFORE_V3_SQL: &str =
+    "SELECT 0::bigint, length FROM recommendation_lists WHERE user_id = $1";
+/// The first book appended at or after a time (times only grow with rank).
+const RANK_AT_TIME_SQL: &str = "
+    SELECT first_rank FROM list_appends
+    WHERE user_id = $1 AND committed_at_ms >= $2
+    ORDER BY committed_at_ms, first_rank
+    LIMIT 1";
 
 /// Session settings for keyset reads of a thousand rows. A page query that
 /// PostgreSQL re-plans for every page costs more to plan than to run, and
@@ -107,42 +117,65 @@ impl PostgresStore {
         &self.inner.name
     }
 
-    /// The length of `user_id`'s list, or why there is none.
-    pub async fn list_length(&self, user_id: u64) -> Result<u64, SourceError> {
+    /// The ranks `user_id`'s list keeps, `None` for a user without a list
+    /// (in a store that has lists).
+    pub async fn bounds(&self, user_id: u64) -> Result<Option<Bounds>, SourceError> {
         let Ok(user) = i64::try_from(user_id) else {
             // No such user can be stored: a BIGINT is signed.
-            return Err(self.unknown_user(user_id));
+            return Ok(None);
         };
         let client = self.client().await?;
-        let length = self.list_length_with(&client, user).await;
-        self.release(client, &length);
-        match length? {
-            Some(length) => Ok(length),
-            None => Err(self.unknown_user(user_id)),
-        }
+        let bounds = match self.bounds_with(&client, user).await {
+            Ok(None) => self.check_with(&client).await.map(|()| None),
+            other => other,
+        };
+        self.release(client, &bounds);
+        bounds
     }
 
-    /// The list's length, `None` for a user without one (in a store that has lists).
-    async fn list_length_with(
+    async fn bounds_with(
         &self,
         client: &deadpool_postgres::Client,
         user: i64,
-    ) -> Result<Option<u64>, SourceError> {
-        let statement = client
-            .prepare_cached(LIST_LENGTH_SQL)
-            .await
-            .map_err(|error| self.error(error))?;
-        let row = client
-            .query_opt(&statement, &[&user])
-            .await
-            .map_err(|error| self.error(error))?;
-        match row {
-            Some(row) => {
-                let length: i64 = row.try_get(0).map_err(|error| self.error(error))?;
-                Ok(Some(u64::try_from(length).unwrap_or(0)))
+    ) -> Result<Option<Bounds>, SourceError> {
+        let read = |sql| async move {
+            let statement = client.prepare_cached(sql).await?;
+            let row = client.query_opt(&statement, &[&user]).await?;
+            row.map(|row| {
+                Ok::<_, tokio_postgres::Error>(Bounds::stored(row.try_get(0)?, row.try_get(1)?))
+            })
+            .transpose()
+        };
+        match read(BOUNDS_SQL).await {
+            Err(error) if error.code() == Some(&SqlState::UNDEFINED_COLUMN) => {
+                read(BOUNDS_BEFORE_V3_SQL).await
             }
-            None => self.check_with(client).await.map(|()| None),
+            read => read,
         }
+        .map_err(|error| self.error(error))
+    }
+
+    /// The rank of the first book of `user_id` appended at or after
+    /// `time_ms`, `None` when none was.
+    pub async fn rank_at_time(
+        &self,
+        user_id: u64,
+        time_ms: u64,
+    ) -> Result<Option<u64>, SourceError> {
+        let client = self.client().await?;
+        let (user, time) = (stored(user_id), stored(time_ms));
+        let read = async {
+            let statement = client.prepare_cached(RANK_AT_TIME_SQL).await?;
+            let row = client.query_opt(&statement, &[&user, &time]).await?;
+            row.map(|row| row.try_get::<_, i64>(0)).transpose()
+        };
+        let rank = match read.await {
+            // Before migration V3 no append time was kept.
+            Err(error) if error.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+            read => read.map_err(|error| self.error(error)),
+        };
+        self.release(client, &rank);
+        Ok(rank?.map(|rank| u64::try_from(rank).unwrap_or(0)))
     }
 
     /// Whether the store can serve: reachable, with a schema and at least one list.
@@ -194,9 +227,31 @@ impl PostgresStore {
 
     async fn read(&self, user_id: i64, from: i64, limit: i64) -> Result<BookPage, SourceError> {
         let client = self.client().await?;
-        let page = self.read_with(&client, user_id, from, limit).await;
+        let mut page = self.read_with(&client, user_id, from, limit).await;
+        if let Ok(read) = &page
+            && super::select::looks_cut(read, from, limit)
+            && let Err(error) = self.check_kept(&client, user_id, from).await
+        {
+            page = Err(error);
+        }
         self.release(client, &page);
         page
+    }
+
+    /// A page that skips or ends early: retention may have removed its ranks.
+    async fn check_kept(
+        &self,
+        client: &deadpool_postgres::Client,
+        user: i64,
+        from: i64,
+    ) -> Result<(), SourceError> {
+        match self.bounds_with(client, user).await? {
+            Some(bounds) => bounds.check_kept(
+                u64::try_from(user).unwrap_or(0),
+                u64::try_from(from).unwrap_or(0),
+            ),
+            None => Ok(()),
+        }
     }
 
     async fn read_with(

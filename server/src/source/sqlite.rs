@@ -13,7 +13,10 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, stored, stream::PageReader};
+use super::{
+    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, select::Bounds, stored,
+    stream::PageReader,
+};
 
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
@@ -23,7 +26,16 @@ const PAGE_SQL: &str = "
     WHERE r.user_id = ?1 AND r.rank >= ?2
     ORDER BY r.rank
     LIMIT ?3";
-const LIST_LENGTH_SQL: &str = "SELECT length FROM recommendation_lists WHERE user_id = ?1";
+/// A list's kept ranks. `first_rank` came with retention (migration V3); a
+/// store migrated only by older servers has kept every rank.
+const BOUNDS_SQL: &str = "SELECT first_rank, length FROM recommendation_lists WHERE user_id = ?1";
+const BOUNDS_BEFORE_V3_SQL: &str = "SELECT 0, length FROM recommendation_lists WHERE user_id = ?1";
+/// The first book appended at or after a time (times only grow with rank).
+const RANK_AT_TIME_SQL: &str = "
+    SELECT first_rank FROM list_appends
+    WHERE user_id = ?1 AND committed_at_ms >= ?2
+    ORDER BY committed_at_ms, first_rank
+    LIMIT 1";
 
 /// How long a reader waits while a loader commits, before it reports the store busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,29 +109,64 @@ impl SqliteStore {
         &self.inner.name
     }
 
-    /// The length of `user_id`'s list, or why there is none.
-    pub async fn list_length(&self, user_id: u64) -> Result<u64, SourceError> {
+    /// The ranks `user_id`'s list keeps, `None` for a user without a list
+    /// (in a store that has lists).
+    pub async fn bounds(&self, user_id: u64) -> Result<Option<Bounds>, SourceError> {
         let Ok(user) = i64::try_from(user_id) else {
             // No such user can be stored: a SQLite integer is signed 64-bit.
-            return Err(self.unknown_user(user_id));
+            return Ok(None);
         };
         let store = self.clone();
         self.blocking(move |connection| {
-            let length: Option<i64> = connection
-                .prepare_cached(LIST_LENGTH_SQL)
-                .and_then(|mut statement| {
-                    statement
-                        .query_row(params![user], |row| row.get(0))
-                        .optional()
-                })
-                .map_err(|error| store.error(error))?;
-            match length {
-                Some(length) => Ok(u64::try_from(length).unwrap_or(0)),
-                None => {
-                    store.check_on(connection)?;
-                    Err(store.unknown_user(user_id))
-                }
+            let bounds = store.bounds_on(connection, user)?;
+            if bounds.is_none() {
+                store.check_on(connection)?;
             }
+            Ok(bounds)
+        })
+        .await
+    }
+
+    fn bounds_on(&self, connection: &Connection, user: i64) -> Result<Option<Bounds>, SourceError> {
+        let read = |sql| {
+            connection.prepare_cached(sql).and_then(|mut statement| {
+                statement
+                    .query_row(params![user], |row| {
+                        Ok(Bounds::stored(row.get(0)?, row.get(1)?))
+                    })
+                    .optional()
+            })
+        };
+        match read(BOUNDS_SQL) {
+            Err(error) if is_missing(&error, "no such column") => read(BOUNDS_BEFORE_V3_SQL),
+            read => read,
+        }
+        .map_err(|error| self.error(error))
+    }
+
+    /// The rank of the first book of `user_id` appended at or after
+    /// `time_ms`, `None` when none was.
+    pub async fn rank_at_time(
+        &self,
+        user_id: u64,
+        time_ms: u64,
+    ) -> Result<Option<u64>, SourceError> {
+        let store = self.clone();
+        let (user, time) = (stored(user_id), stored(time_ms));
+        self.blocking(move |connection| {
+            let rank: Option<i64> =
+                match connection
+                    .prepare_cached(RANK_AT_TIME_SQL)
+                    .and_then(|mut statement| {
+                        statement
+                            .query_row(params![user, time], |row| row.get(0))
+                            .optional()
+                    }) {
+                    // Before migration V3 no append time was kept.
+                    Err(error) if is_missing(&error, "no such table") => None,
+                    read => read.map_err(|error| store.error(error))?,
+                };
+            Ok(rank.map(|rank| u64::try_from(rank).unwrap_or(0)))
         })
         .await
     }
@@ -292,7 +339,13 @@ impl PageReader for StreamReader {
                     Some(connection) => connection,
                     None => slot.insert(reader.connection()?),
                 };
-                reader.read_page_on(connection, user, from, limit)
+                let page = reader.read_page_on(connection, user, from, limit)?;
+                if super::select::looks_cut(&page, from, limit)
+                    && let Some(bounds) = reader.bounds_on(connection, user)?
+                {
+                    bounds.check_kept(user_id, u64::try_from(from).unwrap_or(0))?;
+                }
+                Ok(page)
             })
             .await
             .map_err(|error| SourceError::Failed {
@@ -313,6 +366,16 @@ fn read_only_flags() -> OpenFlags {
 
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(path, read_only_flags())
+}
+
+/// Whether `error` says a table or column is missing (`what`: "no such
+/// table", "no such column"): a store from before a migration.
+fn is_missing(error: &rusqlite::Error, what: &str) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(_, Some(message))
+        | rusqlite::Error::SqlInputError { msg: message, .. } => message.starts_with(what),
+        _ => false,
+    }
 }
 
 /// SQLite's own words for a failure, without the Rust wrapper's.

@@ -17,11 +17,14 @@ use std::{
 
 use bookstream::book::{BookPage, OutgoingBook};
 use futures::{Stream, future::BoxFuture};
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
 use tokio::task::JoinHandle;
 
 use super::SourceError;
-use crate::answer_log::{AnswerLog, Ended};
+use crate::{
+    answer_log::{AnswerLog, Ended},
+    follow::{Closed, Grown, Subscription},
+};
 
 /// Reads pages of one store by keyset.
 pub trait PageReader: Send + Sync + 'static {
@@ -117,7 +120,8 @@ impl Drop for BookStream {
     }
 }
 
-/// A user's books read page by page, one page ahead.
+/// A user's books read page by page, one page ahead; a follow then waits
+/// for the list to grow and reads on.
 pub struct PagedBooks {
     reader: Arc<dyn PageReader>,
     /// Times every page read, when metrics are on.
@@ -128,11 +132,36 @@ pub struct PagedBooks {
     next_read: u64,
     /// The rank after the last one to send.
     end: u64,
+    /// How long the list is known to be: no rank at or past it is read.
+    known: u64,
     /// The rank the next page must start at.
     expected: u64,
+    /// How many books the read in flight asked for.
+    asked: u64,
     current: Option<Arc<BookPage>>,
     position: usize,
     pending: Option<JoinHandle<Result<BookPage, SourceError>>>,
+    follow: Option<Following>,
+    /// An error ended the stream: nothing more is read or waited for.
+    failed: bool,
+}
+
+/// What a follow adds: the wake-up it waits on, and what it counts.
+struct Following {
+    subscription: Option<Subscription>,
+    waiting: Option<BoxFuture<'static, (Subscription, Result<Grown, Closed>)>>,
+    /// When this server learnt of the books now being read, until the first is sent.
+    woken_at: Option<Instant>,
+    metrics: Option<FollowMetrics>,
+}
+
+/// The follow metrics a stream updates, once per page.
+#[derive(Debug, Clone)]
+pub struct FollowMetrics {
+    /// Books sent to followers after they were appended (`bookstream_follow_books`).
+    pub delivered: Counter,
+    /// From this server learning of a commit to its first book being sent.
+    pub lag: Histogram,
 }
 
 impl PagedBooks {
@@ -144,30 +173,67 @@ impl PagedBooks {
         page_size: u64,
         read_seconds: Option<Histogram>,
     ) -> Self {
-        let mut books = Self {
+        let mut books = Self::new(reader, user_id, ranks, page_size, read_seconds);
+        books.read_ahead();
+        books
+    }
+
+    /// The books of `ranks`, nothing read yet: [`PagedBooks::follow`] starts them.
+    pub fn new(
+        reader: Arc<dyn PageReader>,
+        user_id: u64,
+        ranks: Range<u64>,
+        page_size: u64,
+        read_seconds: Option<Histogram>,
+    ) -> Self {
+        Self {
             reader,
             read_seconds,
             user_id,
             page_size: page_size.max(1),
             next_read: ranks.start,
             end: ranks.end,
+            known: ranks.end,
             expected: ranks.start,
+            asked: 0,
             current: None,
             position: 0,
             pending: None,
-        };
+            follow: None,
+            failed: false,
+        }
+    }
+
+    /// Follows the list through these ranks: the `known` books that exist,
+    /// then each one appended, as `subscription` says the list grew.
+    pub fn follow(
+        self,
+        known: u64,
+        subscription: Subscription,
+        metrics: Option<FollowMetrics>,
+    ) -> Self {
+        let mut books = self;
+        books.known = known.min(books.end);
+        books.follow = Some(Following {
+            subscription: Some(subscription),
+            waiting: None,
+            woken_at: None,
+            metrics,
+        });
         books.read_ahead();
         books
     }
 
-    /// Asks for the next page, if any is left.
+    /// Asks for the next page, if any is known to exist.
     fn read_ahead(&mut self) {
-        if self.next_read >= self.end {
+        let stop = self.end.min(self.known);
+        if self.pending.is_some() || self.next_read >= stop {
             return;
         }
-        let limit = self.page_size.min(self.end - self.next_read);
+        let limit = self.page_size.min(stop - self.next_read);
         let read = self.reader.read_page(self.user_id, self.next_read, limit);
         self.next_read += limit;
+        self.asked = limit;
         let timer = self.read_seconds.clone();
         // Spawned, so the read runs while the current page is being sent.
         self.pending = Some(tokio::spawn(async move {
@@ -183,7 +249,7 @@ impl PagedBooks {
     /// Checks that a page holds exactly the ranks asked for, in order.
     fn accept(&mut self, page: &BookPage) -> Result<(), SourceError> {
         let first = self.expected;
-        let asked = self.page_size.min(self.end - first);
+        let asked = self.asked;
         let inconsistent = |detail: String| SourceError::Inconsistent {
             store: self.reader.store().to_owned(),
             detail,
@@ -211,11 +277,39 @@ impl PagedBooks {
                 "user {}'s list ends at rank {} but its length says {}",
                 self.user_id,
                 first + got,
-                self.end
+                self.known
             )));
         }
         self.expected = first + got;
         Ok(())
+    }
+
+    /// A follow with nothing left to read: waits for the list to grow.
+    /// `None` when this stream does not follow.
+    fn poll_grown(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Grown, Closed>>> {
+        let Some(follow) = &mut self.follow else {
+            return Poll::Ready(None);
+        };
+        if follow.waiting.is_none() {
+            let Some(mut subscription) = follow.subscription.take() else {
+                return Poll::Ready(Some(Err(Closed)));
+            };
+            let beyond = self.known;
+            follow.waiting = Some(Box::pin(async move {
+                let grown = subscription.grown(beyond).await;
+                (subscription, grown)
+            }));
+        }
+        let Some(waiting) = follow.waiting.as_mut() else {
+            return Poll::Ready(Some(Err(Closed)));
+        };
+        let (subscription, grown) = ready!(waiting.as_mut().poll(cx));
+        follow.waiting = None;
+        follow.subscription = Some(subscription);
+        if let Ok(grown) = &grown {
+            follow.woken_at = Some(grown.at);
+        }
+        Poll::Ready(Some(grown))
     }
 }
 
@@ -224,6 +318,9 @@ impl Stream for PagedBooks {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
+            if self.failed {
+                return Poll::Ready(None);
+            }
             if let Some(page) = &self.current {
                 if self.position < page.len() {
                     let book = OutgoingBook::Row {
@@ -231,12 +328,31 @@ impl Stream for PagedBooks {
                         index: self.position,
                     };
                     self.position += 1;
+                    if let Some(follow) = &mut self.follow
+                        && let (Some(at), Some(metrics)) = (follow.woken_at.take(), &follow.metrics)
+                    {
+                        metrics.lag.observe(at.elapsed().as_secs_f64());
+                    }
                     return Poll::Ready(Some(Ok(book)));
                 }
                 self.current = None;
             }
             let Some(pending) = self.pending.as_mut() else {
-                return Poll::Ready(None);
+                if self.expected >= self.end {
+                    return Poll::Ready(None);
+                }
+                match ready!(self.poll_grown(cx)) {
+                    None => return Poll::Ready(None),
+                    Some(Ok(grown)) => {
+                        self.known = self.known.max(grown.length).min(self.end);
+                        self.read_ahead();
+                        continue;
+                    }
+                    Some(Err(Closed)) => {
+                        self.failed = true;
+                        return Poll::Ready(Some(Err(SourceError::ShuttingDown)));
+                    }
+                }
             };
             let read = ready!(Pin::new(pending).poll(cx));
             self.pending = None;
@@ -253,12 +369,18 @@ impl Stream for PagedBooks {
             };
             match page {
                 Ok(page) => {
+                    if let Some(metrics) = self.follow.as_ref().and_then(|f| f.metrics.as_ref()) {
+                        metrics.delivered.inc_by(page.len() as u64);
+                    }
                     self.read_ahead();
                     self.current = Some(Arc::new(page));
                     self.position = 0;
                 }
                 // No page is read after a failed one: the stream ends with its error.
-                Err(error) => return Poll::Ready(Some(Err(error))),
+                Err(error) => {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
             }
         }
     }

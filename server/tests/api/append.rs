@@ -11,13 +11,13 @@ use bookstream::{
 use bookstream_server::ServerConfig;
 use tonic::{Code, Request, metadata::MetadataValue};
 
-use crate::support::{TestServer, TestStore, collect, request, store_config};
+use crate::support::{TestServer, TestStore, collect, for_each_store, request, store_config};
 
 /// Books the store holds for users 1 and 2 before any append.
-const LOADED: u64 = 50;
-const WRITE_TOKEN: &str = "write-s3cret";
+pub(crate) const LOADED: u64 = 50;
+pub(crate) const WRITE_TOKEN: &str = "write-s3cret";
 
-fn book(n: u64) -> NewBook {
+pub(crate) fn book(n: u64) -> NewBook {
     NewBook {
         title: format!("Appended Book {n}"),
         author: "Ann Producer".to_owned(),
@@ -28,7 +28,7 @@ fn book(n: u64) -> NewBook {
     }
 }
 
-fn batch(
+pub(crate) fn batch(
     producer: &str,
     sequence: u64,
     user_id: u64,
@@ -42,7 +42,7 @@ fn batch(
     }
 }
 
-fn authorized<T>(message: T, token: &str) -> Request<T> {
+pub(crate) fn authorized<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert(
         "authorization",
@@ -53,7 +53,7 @@ fn authorized<T>(message: T, token: &str) -> Request<T> {
 
 /// Sends every batch at once (no waiting for acks), then reads the acks:
 /// the acks, or the status the call ended with after them.
-async fn append(
+pub(crate) async fn append(
     server: &TestServer,
     batches: Vec<AppendRequest>,
     token: &str,
@@ -78,7 +78,7 @@ async fn append(
     }
 }
 
-async fn writable(store: &TestStore) -> TestServer {
+pub(crate) async fn writable(store: &TestStore) -> TestServer {
     store
         .serve_with(ServerConfig {
             write_token: Some(WRITE_TOKEN.to_owned()),
@@ -302,31 +302,8 @@ async fn rest_appends_once_per_idempotency_key(store: TestStore) {
     assert_eq!(books[LOADED as usize + 1].isbn13, "978-1-86197-876-9");
 }
 
-/// Each check, once per store; a missing PostgreSQL skips the second.
-macro_rules! for_each_store {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(crate::support::TestStore::sqlite("1-2", super::LOADED).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    if let Some(store) = crate::support::TestStore::postgres("1-2", super::LOADED).await {
-                        super::$check(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 for_each_store!(
+    super::LOADED;
     pipelined_batches_are_acked_after_commit_in_order,
     a_resent_batch_is_acked_with_its_first_ranks_and_not_written_twice,
     a_reader_gets_the_count_it_was_told_while_books_are_appended,
@@ -416,12 +393,13 @@ async fn the_generated_catalog_takes_no_appends() {
 #[tokio::test]
 async fn a_store_loaded_before_the_write_side_serves_and_is_migrated_for_writes() {
     let store = TestStore::sqlite("1", LOADED).await;
-    // As `server load` left it before migration V2: the catalog tables only.
+    // As `server load` left it before migrations V2 and V3: the catalog tables only.
     rusqlite::Connection::open(store.path())
         .unwrap()
         .execute_batch(
             "DROP TABLE producers; DROP TABLE appends; DROP TABLE idempotency_keys;
-             DELETE FROM refinery_schema_history WHERE version = 2;",
+             DROP TABLE list_appends; ALTER TABLE recommendation_lists DROP COLUMN first_rank;
+             DELETE FROM refinery_schema_history WHERE version IN (2, 3);",
         )
         .unwrap();
     let reader = store.serve().await;

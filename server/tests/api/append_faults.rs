@@ -14,8 +14,8 @@ use crate::{
     support::{TestServer, TestStore, collect, request},
 };
 
-const WRITE_TOKEN: &str = "fault-writes";
-const LOADED: u64 = 10;
+pub(crate) const WRITE_TOKEN: &str = "fault-writes";
+pub(crate) const LOADED: u64 = 10;
 /// Batches in flight before the producer waits for an ack.
 const WINDOW: usize = 32;
 
@@ -43,7 +43,7 @@ fn batch(sequence: u64, size: u64) -> AppendRequest {
 /// Appends `batches` batches of `size` books to user 1 through whatever
 /// server `addr` names now, resending from the first unacknowledged batch
 /// after any failure; `acked` hears the count of acked batches.
-async fn produce(
+pub(crate) async fn produce(
     addr: watch::Receiver<SocketAddr>,
     batches: u64,
     size: u64,
@@ -138,7 +138,9 @@ async fn holds_exactly(server: &TestServer, books: u64) {
     }
 }
 
-async fn start_server(store: &TestStore) -> (tokio::process::Child, SocketAddr, SocketAddr) {
+pub(crate) async fn start_server(
+    store: &TestStore,
+) -> (tokio::process::Child, SocketAddr, SocketAddr) {
     let catalog = store.spec().reveal();
     serving_launched(|launch| {
         launch

@@ -185,6 +185,7 @@ async fn a_callers_mistake_is_not_logged_as_an_error() {
             user_id: 1,
             max_results: 0,
             start_at: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -8,7 +8,7 @@ use std::{path::Path, process::Output, time::Duration};
 use bookstream::BookRecommendation;
 use bookstream_testkit::required;
 
-use crate::support::{TestStore, collect, request};
+use crate::support::{TestStore, collect, for_each_store, request};
 
 const USERS: u64 = 3;
 const BOOKS: u64 = 40;
@@ -212,30 +212,8 @@ async fn server_books(store: &TestStore, user: u64) -> tonic::Streaming<BookReco
     stream
 }
 
-macro_rules! for_each_store {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(crate::support::TestStore::sqlite("1-2", 10).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    if let Some(store) = crate::support::TestStore::postgres("1-2", 10).await {
-                        super::$check(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 for_each_store!(
+    10;
     every_format_loads_and_streams_back_exactly,
     bad_rows_are_named_and_past_max_errors_nothing_is_loaded,
 );

@@ -9,6 +9,8 @@ mod append_faults;
 mod auth;
 mod cli;
 mod discovery;
+mod follow;
+mod follow_faults;
 mod grpc;
 mod import;
 mod metrics;

@@ -225,6 +225,7 @@ async fn unary_answers_count_one_message_each() {
         user_id: 1,
         max_results: 50,
         start_at: 20,
+        ..Default::default()
     };
     let answer = server.grpc().await.recommend_batch(resumed).await.unwrap();
     assert_eq!(answer.into_inner().books.len(), 30);

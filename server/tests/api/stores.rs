@@ -6,7 +6,7 @@
 use bookstream::{BookRecommendation, COUNT_HEADER, RecommendationRequest, catalog};
 use tonic::Code;
 
-use crate::support::{TestStore, collect, request};
+use crate::support::{TestStore, collect, for_each_store, request};
 
 /// Books per user in these stores; pages of 100 make every stream cross pages.
 const BOOKS: u64 = 2_500;
@@ -47,6 +47,7 @@ async fn a_resumed_stream_continues_at_its_keyset(store: TestStore) {
                 user_id: 1,
                 max_results: BOOKS,
                 start_at,
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -127,6 +128,7 @@ async fn the_twins_answer_the_same_books_from_a_store(store: TestStore) {
         user_id: 2,
         max_results: 1500,
         start_at: 250,
+        ..Default::default()
     };
     let streamed = collect(server.stream(resumed).await).await;
     let batch = server
@@ -173,6 +175,7 @@ async fn hostile_values_are_bound_never_executed(store: TestStore) {
         user_id: 1,
         max_results: 10_000_000,
         start_at: 9_999_999,
+        ..Default::default()
     };
     let response = server.grpc().await.recommend(past_any_rank).await.unwrap();
     assert_eq!(count_of(&response), 0);
@@ -204,31 +207,8 @@ async fn loading_twice_gives_the_same_store(store: TestStore) {
     assert_eq!(store.rows("recommendations").await, 2 * BOOKS);
 }
 
-/// Each check, once per store; a missing PostgreSQL skips the second (see testkit).
-macro_rules! for_each_store {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(crate::support::TestStore::sqlite("1-2", super::BOOKS).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    if let Some(store) = crate::support::TestStore::postgres("1-2", super::BOOKS).await {
-                        super::$check(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 for_each_store!(
+    super::BOOKS;
     streams_the_catalog_books_of_a_user_across_pages,
     a_resumed_stream_continues_at_its_keyset,
     a_user_with_fewer_books_gets_them_all_and_the_count_says_so,

@@ -26,6 +26,7 @@ async fn assert_prosts_bytes(server: &TestServer) {
         user_id: 2,
         max_results: 2_000,
         start_at: 500,
+        ..Default::default()
     };
     let messages = raw_messages(server, request).await;
     assert_eq!(messages.len(), 1_500);

@@ -110,13 +110,16 @@ pub(super) async fn import(
                 )
                 .await
                 .map_err(fail)?;
-            transaction
-                .execute(
-                    "DELETE FROM recommendations WHERE user_id = ANY($1)",
-                    &[&users],
-                )
-                .await
-                .map_err(fail)?;
+            // A replaced list starts again at rank 0, with no append times.
+            for table in ["recommendations", "recommendation_lists", "list_appends"] {
+                transaction
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE user_id = ANY($1)"),
+                        &[&users],
+                    )
+                    .await
+                    .map_err(fail)?;
+            }
         }
         Mode::Append => {
             for row in transaction
@@ -168,6 +171,14 @@ pub(super) async fn import(
              SELECT * FROM unnest($1::bigint[], $2::bigint[])
              ON CONFLICT (user_id) DO UPDATE SET length = excluded.length, loaded_at = now()",
             &[&users, &lengths],
+        )
+        .await
+        .map_err(fail)?;
+    // Followers on every server read on once this commits.
+    transaction
+        .execute(
+            "SELECT pg_notify($3, u::text || ' ' || l::text) FROM unnest($1::bigint[], $2::bigint[]) AS t(u, l)",
+            &[&users, &lengths, &crate::follow::postgres::CHANNEL],
         )
         .await
         .map_err(fail)?;

@@ -60,6 +60,13 @@ pub(super) fn import(
         let mut forget_ranks = transaction
             .prepare("DELETE FROM recommendations WHERE user_id = ?1")
             .map_err(fail)?;
+        // A replaced list starts again at rank 0, with no append times.
+        let mut forget_list = transaction
+            .prepare("DELETE FROM recommendation_lists WHERE user_id = ?1")
+            .map_err(fail)?;
+        let mut forget_times = transaction
+            .prepare("DELETE FROM list_appends WHERE user_id = ?1")
+            .map_err(fail)?;
         while let Some(chunk) = reading.chunks.blocking_recv() {
             for row in &chunk {
                 let user_id = stored(row.user_id);
@@ -70,6 +77,8 @@ pub(super) fn import(
                             Mode::Replace => {
                                 forget_books.execute(params![user_id]).map_err(fail)?;
                                 forget_ranks.execute(params![user_id]).map_err(fail)?;
+                                forget_list.execute(params![user_id]).map_err(fail)?;
+                                forget_times.execute(params![user_id]).map_err(fail)?;
                                 0
                             }
                             Mode::Append => length_of

@@ -100,7 +100,7 @@ pub(super) async fn load(
         // Every list is replaced: emptying the tables beats deleting row by
         // row, and leaves no dead rows behind. Readers wait for the commit.
         transaction
-            .batch_execute("TRUNCATE books, recommendations, recommendation_lists")
+            .batch_execute("TRUNCATE books, recommendations, recommendation_lists, list_appends")
             .await
             .map_err(fail)?;
     } else {
@@ -112,7 +112,7 @@ pub(super) async fn load(
             )
             .await
             .map_err(fail)?;
-        for table in ["recommendations", "recommendation_lists"] {
+        for table in ["recommendations", "recommendation_lists", "list_appends"] {
             transaction
                 .execute(
                     &format!("DELETE FROM {table} WHERE user_id BETWEEN $1 AND $2"),

@@ -64,6 +64,7 @@ pub(super) fn load(
             "DELETE FROM books",
             "DELETE FROM recommendations",
             "DELETE FROM recommendation_lists",
+            "DELETE FROM list_appends",
         ]
     } else {
         &[
@@ -71,6 +72,7 @@ pub(super) fn load(
                  (SELECT book_id FROM recommendations WHERE user_id BETWEEN ?1 AND ?2)",
             "DELETE FROM recommendations WHERE user_id BETWEEN ?1 AND ?2",
             "DELETE FROM recommendation_lists WHERE user_id BETWEEN ?1 AND ?2",
+            "DELETE FROM list_appends WHERE user_id BETWEEN ?1 AND ?2",
         ]
     };
     for delete in deletes {
