@@ -38,6 +38,7 @@ impl Answer {
             "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
             "retries": report.retries,
             "books_per_sec": report.books_per_second(),
+            "outcome": if report.stopped { "stopped" } else { "complete" },
         }))
         .into_response()
     }

@@ -16,6 +16,11 @@ pub enum InputError {
     AboveLimit { requested: String, limit: u64 },
     #[error("user_id must be a whole number from 0 to {max}, got '{0}'", max = u64::MAX)]
     BadUserId(String),
+    #[error(
+        "time must be an RFC 3339 time (2026-11-29T07:00:00Z) or milliseconds since the Unix \
+         epoch, got '{0}'"
+    )]
+    BadTime(String),
 }
 
 /// The book count of `/{n}`, between 1 and `max_n`.
@@ -48,6 +53,18 @@ pub fn parse_user_id(raw: Option<&str>) -> Result<u64, InputError> {
     }
 }
 
+/// A follow's `time=`: an RFC 3339 time or ms since the Unix epoch, in ms.
+pub fn parse_time_ms(raw: &str) -> Result<u64, InputError> {
+    if let Ok(ms) = raw.parse::<u64>() {
+        return Ok(ms);
+    }
+    humantime::parse_rfc3339_weak(raw)
+        .ok()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|since| u64::try_from(since.as_millis()).ok())
+        .ok_or_else(|| InputError::BadTime(shorten(raw)))
+}
+
 /// Echoing a 100 KB path back in full helps nobody.
 fn shorten(raw: &str) -> String {
     const MAX_CHARS: usize = 40;
@@ -62,6 +79,16 @@ mod tests {
     use super::*;
 
     const MAX_N: u64 = 10_000_000;
+
+    #[test]
+    fn a_follow_time_is_rfc_3339_or_milliseconds() {
+        assert_eq!(parse_time_ms("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(parse_time_ms("1970-01-01T00:00:01Z"), Ok(1_000));
+        assert!(matches!(
+            parse_time_ms("yesterday"),
+            Err(InputError::BadTime(_))
+        ));
+    }
 
     #[test]
     fn whole_positive_numbers_up_to_the_limit_are_accepted() {

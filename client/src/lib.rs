@@ -87,7 +87,11 @@ impl Client {
             .then(|| Arc::new(metrics::ClientMetrics::new()));
         let upstream = Upstream::new(
             &config.server,
-            config.connect_timeout,
+            upstream::Timeouts {
+                connect: config.connect_timeout,
+                keepalive_interval: config.keepalive_interval,
+                keepalive_timeout: config.keepalive_timeout,
+            },
             config.token.as_deref(),
             ca.as_deref(),
             metrics.clone(),

@@ -16,7 +16,7 @@ use attempt::{Progress, StreamEnd, consume};
 pub use error::{Arrived, RunError, Shortfall};
 pub use retries::{MAX_BACKOFF, RetryPolicy};
 use retries::{Retries, open};
-pub use seams::{AttemptRecord, Observer, Opened, Opener, PROGRESS_EVERY};
+pub use seams::{AttemptRecord, FollowFrom, Observer, Opened, Opener, PROGRESS_EVERY};
 
 use crate::sink::{FileSink, Format, SinkError};
 
@@ -37,8 +37,24 @@ pub struct RunRequest {
     pub echo: bool,
     pub retry: RetryPolicy,
     /// Longest wait for the next book before the stream counts as stalled
-    /// (and is resumed like a broken one).
+    /// (and is resumed like a broken one). A follow waits as long as it
+    /// takes: HTTP/2 keepalive notices a dead server instead.
     pub idle_timeout: Duration,
+    /// A follow: where it starts. It stays for books appended later, until
+    /// `count` books arrived (0: until stopped).
+    pub follow: Option<FollowFrom>,
+    /// The first rank asked for (a follow from a rank; 0 otherwise).
+    pub first_rank: u64,
+}
+
+impl RunRequest {
+    /// The rank after the last one this run wants.
+    fn end_rank(&self) -> u64 {
+        match (self.follow, self.count) {
+            (Some(_), 0) => u64::MAX,
+            (_, count) => count,
+        }
+    }
 }
 
 /// A run that delivered every book the server had for it into the output
@@ -55,6 +71,8 @@ pub struct RunSummary {
     /// How many times a broken stream was resumed.
     pub retries: u32,
     pub preview: Vec<BookRecommendation>,
+    /// A follow that a person stopped: its file holds what arrived, complete and in order.
+    pub stopped: bool,
 }
 
 impl RunSummary {
@@ -89,14 +107,21 @@ pub async fn run<U: Opener, O: Observer>(
     let mut progress = Progress::new(request.count, observer);
     let mut retries = Retries::new(request.retry);
     // No file is touched until a stream is open.
-    let mut span = attempt_span(0);
-    let opened = open(upstream, request, 0, &mut retries, observer)
-        .instrument(span.clone())
-        .await
-        .map_err(|source| RunError::Upstream {
-            retries: retries.used,
-            source,
-        })?;
+    let mut span = attempt_span(request.first_rank);
+    let opened = open(
+        upstream,
+        request,
+        request.first_rank,
+        request.follow,
+        &mut retries,
+        observer,
+    )
+    .instrument(span.clone())
+    .await
+    .map_err(|source| RunError::Upstream {
+        retries: retries.used,
+        source,
+    })?;
     let Some(mut attempt) = opened else {
         return Err(RunError::Cancelled {
             received: 0,
@@ -104,10 +129,16 @@ pub async fn run<U: Opener, O: Observer>(
             partial_file: None,
         });
     };
-    let mut sink = FileSink::create_for_run(&request.output, request.format, request.run_id)?;
+    let mut sink = match request.follow {
+        Some(_) => FileSink::create_for_follow(&request.output, request.format, request.run_id)?,
+        None => FileSink::create_for_run(&request.output, request.format, request.run_id)?,
+    };
 
+    // The file's first book: rank 0, a follow's rank, or where the server
+    // found the latest book or the time.
+    let mut base = request.first_rank;
     // Until a server says otherwise, the result holds the books asked for.
-    let mut total = request.count;
+    let mut total = request.end_rank().saturating_sub(base);
     let stopped_by = loop {
         let written_before = sink.written();
         let Opened {
@@ -115,18 +146,29 @@ pub async fn run<U: Opener, O: Observer>(
             server,
             url,
             count,
+            start,
         } = attempt;
+        if let (0, Some(start)) = (written_before, start) {
+            base = start;
+            total = request.end_rank().saturating_sub(base);
+        }
         // Completeness is judged by what the server announced: a user's list
         // may be shorter than n. This attempt started at `written_before`.
         if let Some(count) = count {
-            total = written_before.saturating_add(count).min(request.count);
+            total = written_before.saturating_add(count).min(total);
             observer.expected(total);
         }
         span.record("server", url.as_str());
         observer.attempt_started(&url);
-        let end = consume(stream, &mut sink, total, request, &mut progress)
-            .instrument(span.clone())
-            .await?;
+        let end = consume(
+            stream,
+            &mut sink,
+            base..base.saturating_add(total),
+            request,
+            &mut progress,
+        )
+        .instrument(span.clone())
+        .await?;
         let books = sink.written() - written_before;
         observer.received(sink.written());
         span.record("books", books);
@@ -138,7 +180,7 @@ pub async fn run<U: Opener, O: Observer>(
         span.record("ended", ended.as_str());
         observer.attempt_ended(AttemptRecord {
             server: url,
-            first_rank: written_before,
+            first_rank: base + written_before,
             books,
             ended,
         });
@@ -156,11 +198,19 @@ pub async fn run<U: Opener, O: Observer>(
             // The stream made progress: the server was fine, start the waits afresh.
             retries.progress_made();
         }
-        if !retries.wait(sink.written(), &cause, observer).await {
+        let next = base + sink.written();
+        if !retries.wait(next, &cause, observer).await {
             break Some(Stop::Stopped);
         }
-        span = attempt_span(sink.written());
-        attempt = match open(upstream, request, sink.written(), &mut retries, observer)
+        span = attempt_span(next);
+        // A follow resumes from the rank after the last one written, or
+        // from where it started when nothing came yet.
+        let follow = match (request.follow, sink.written()) {
+            (None, _) => None,
+            (Some(from), 0) if start.is_none() => Some(from),
+            (Some(_), _) => Some(FollowFrom::Rank),
+        };
+        attempt = match open(upstream, request, next, follow, &mut retries, observer)
             .instrument(span.clone())
             .await
         {
@@ -172,7 +222,10 @@ pub async fn run<U: Opener, O: Observer>(
     let retries = retries.used;
 
     let received = sink.written();
-    let Some(stop) = stopped_by else {
+    // A follow stopped by a person is done: what arrived is whole and in order.
+    let stopped = request.follow.is_some() && matches!(stopped_by, Some(Stop::Stopped));
+    let fell_short = if stopped { None } else { stopped_by };
+    let Some(stop) = fell_short else {
         // fsync and rename can take a while on a large file; keep them off the async workers.
         let file = finish(move || sink.commit()).await?;
         return Ok(RunSummary {
@@ -184,6 +237,7 @@ pub async fn run<U: Opener, O: Observer>(
             elapsed: progress.started.elapsed(),
             retries,
             preview: progress.preview,
+            stopped,
         });
     };
     let partial_file = match finish(move || sink.keep_partial()).await {

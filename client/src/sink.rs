@@ -69,19 +69,34 @@ impl FileSink {
     /// Starts a temporary file in the target's directory, so that the final
     /// rename stays on one file system and is atomic.
     pub fn create(target: &Path, format: Format) -> Result<Self, SinkError> {
-        Self::start(target, format, temp_prefix(target))
+        Self::start(target, format, temp_prefix(target), None)
     }
 
     /// [`Self::create`] for run `run`: its temporary file is named after the
     /// run, so that [`leftovers`] finds it if the client dies mid-run.
     pub fn create_for_run(target: &Path, format: Format, run: u64) -> Result<Self, SinkError> {
-        Self::start(target, format, run_prefix(target, run))
+        Self::start(target, format, run_prefix(target, run), None)
     }
 
-    fn start(target: &Path, format: Format, prefix: String) -> Result<Self, SinkError> {
+    /// [`Self::create_for_run`] for a follow: the file is
+    /// [`following_path`], known before it exists, so that a caller can be
+    /// told where to watch it grow.
+    pub fn create_for_follow(target: &Path, format: Format, run: u64) -> Result<Self, SinkError> {
+        Self::start(target, format, follow_prefix(target, run), Some(0))
+    }
+
+    fn start(
+        target: &Path,
+        format: Format,
+        prefix: String,
+        random_bytes: Option<usize>,
+    ) -> Result<Self, SinkError> {
         let dir = directory(target);
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
+        if let Some(random_bytes) = random_bytes {
+            builder.rand_bytes(random_bytes);
+        }
         // The result is an ordinary file for its owner's tools, not a private
         // temporary one: open it as `create` would, subject to the umask.
         #[cfg(unix)]
@@ -129,6 +144,21 @@ impl FileSink {
         }
         self.written += 1;
         Ok(())
+    }
+
+    /// Hands what is buffered to the file, so that readers of the growing
+    /// file (`tail -f` on a follow's) see every book written so far.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        match &mut self.writer {
+            Writer::Txt(out) | Writer::Jsonl(out) => out.flush()?,
+            Writer::Csv(out) => out.flush()?,
+        }
+        Ok(())
+    }
+
+    /// The file being written, until it is committed or kept.
+    pub fn path(&self) -> &Path {
+        &self.temp_path
     }
 
     /// Books written so far.
@@ -189,6 +219,17 @@ fn temp_prefix(target: &Path) -> String {
 /// `.NAME.run-ID.`: a run's own temporary files.
 fn run_prefix(target: &Path, run: u64) -> String {
     format!("{}run-{run}.", temp_prefix(target))
+}
+
+/// `.NAME.run-ID.follow`: the name a follow's file has while it grows.
+fn follow_prefix(target: &Path, run: u64) -> String {
+    format!("{}follow", run_prefix(target, run))
+}
+
+/// Where run `run`'s follow of `target` grows until it ends (and is
+/// renamed onto `target`): watch it with `tail -f`.
+pub fn following_path(target: &Path, run: u64) -> PathBuf {
+    directory(target).join(format!("{}.tmp", follow_prefix(target, run)))
 }
 
 /// Temporary files that run `run` left for `target`: a run that was still

@@ -24,7 +24,7 @@ use crate::{
     answer::Answer,
     input::{self, InputError},
     metrics::ClientMetrics,
-    run::{self, RunError, RunRequest, RunSummary, Shortfall},
+    run::{self, FollowFrom, RunError, RunRequest, RunSummary, Shortfall},
     runs::{
         self, Runs,
         record::{RunSettings, millis},
@@ -87,6 +87,7 @@ pub fn app(settings: TriggerSettings, runs: Runs) -> Router {
         .route("/metrics", get(metrics_page))
         // Browsers ask for it on every page; answering keeps it out of the error log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/follow", get(follow))
         .route("/{n}", get(trigger))
         .route(
             "/login",
@@ -125,12 +126,33 @@ async fn trigger(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
+    let request = parse_request(&state.settings, path, query);
+    start_run(state, headers, request).await
+}
+
+/// `GET /follow?user_id=U[&from=latest|earliest|rank|time]`: a run that
+/// follows the list until stopped. A browser is sent to its page; anyone
+/// else is told at once where it is, where its file grows and how to stop it.
+async fn follow(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let request = parse_follow(&state.settings, query);
+    start_run(state, headers, request).await
+}
+
+async fn start_run(
+    state: AppState,
+    headers: HeaderMap,
+    request: Result<RunRequest, String>,
+) -> Response {
     let mut answer = Answer {
         html: webpage::wants_html(&headers),
         run_id: None,
         requested: None,
     };
-    let mut request = match parse_request(&state.settings, path, query) {
+    let mut request = match request {
         Ok(request) => request,
         Err(message) => {
             return answer.failure(StatusCode::BAD_REQUEST, "Bad request", &message, None);
@@ -159,6 +181,8 @@ async fn trigger(
     // A caller's trace (W3C traceparent) continues through the run to the server.
     telemetry::continue_trace(&span, &HeaderSource(&headers));
     telemetry::record_trace_id(&span);
+    let open_follow = (request.follow.is_some() && request.count == 0)
+        .then(|| (request.output.clone(), request.format));
     let metrics = state.settings.metrics.clone();
     let started = Instant::now();
     // The run is its own task: a caller who closes the tab does not stop it,
@@ -177,6 +201,23 @@ async fn trigger(
     if answer.html {
         // A browser watches the run live, at once, whatever n is.
         return Redirect::to(&format!("/runs/{run_id}")).into_response();
+    }
+    if let Some((output, format)) = open_follow {
+        // A follow has no end to wait for.
+        return (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/runs/{run_id}"))],
+            Json(json!({
+                "run_id": run_id,
+                "status": format!("/runs/{run_id}"),
+                "events": format!("/runs/{run_id}/events"),
+                "stop": format!("POST /runs/{run_id}/cancel"),
+                "file": crate::sink::following_path(&output, run_id),
+                "output": output,
+                "format": format.name(),
+            })),
+        )
+            .into_response();
     }
     match task.await {
         Ok(Ok(report)) => answer.success(run_id, &report),
@@ -248,7 +289,60 @@ fn parse_request(
         input::parse_count(&raw_count, settings.max_n).map_err(|error| error.to_string())?;
     let user_id = input::parse_user_id(params.get("user_id").map(String::as_str))
         .map_err(|error: InputError| error.to_string())?;
+    let follow = match params.get("follow").map(String::as_str) {
+        None | Some("false") => None,
+        Some("true") => Some(FollowFrom::Rank),
+        Some(other) => return Err(format!("follow must be true or false, not {other:?}")),
+    };
     Ok(RunRequest {
+        follow,
+        ..run_request(settings, user_id, count)
+    })
+}
+
+/// A `/follow` request: the user, and where to start (`from`: `latest` by
+/// default, `earliest`, `rank` with `rank=R`, or `time` with `time=` an
+/// RFC 3339 time or ms since the Unix epoch).
+fn parse_follow(
+    settings: &TriggerSettings,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<RunRequest, String> {
+    let Query(params) = query.map_err(|rejection| rejection.body_text())?;
+    let user_id = input::parse_user_id(params.get("user_id").map(String::as_str))
+        .map_err(|error: InputError| error.to_string())?;
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let (from, first_rank) = match param("from").unwrap_or("latest") {
+        "latest" => (FollowFrom::Latest, 0),
+        "earliest" => (FollowFrom::Earliest, 0),
+        "rank" => {
+            let rank = param("rank").unwrap_or("0");
+            let rank = rank
+                .parse()
+                .map_err(|_| format!("rank must be a whole number of books, not {rank:?}"))?;
+            (FollowFrom::Rank, rank)
+        }
+        "time" => {
+            let time = param("time").ok_or("from=time needs time=, an RFC 3339 time or ms")?;
+            (
+                FollowFrom::Time(input::parse_time_ms(time).map_err(|e| e.to_string())?),
+                0,
+            )
+        }
+        other => {
+            return Err(format!(
+                "from must be latest, earliest, rank or time, not {other:?}"
+            ));
+        }
+    };
+    Ok(RunRequest {
+        follow: Some(from),
+        first_rank,
+        ..run_request(settings, user_id, 0)
+    })
+}
+
+fn run_request(settings: &TriggerSettings, user_id: u64, count: u64) -> RunRequest {
+    RunRequest {
         // Given once the run is admitted.
         run_id: 0,
         user_id,
@@ -258,7 +352,9 @@ fn parse_request(
         echo: settings.echo,
         retry: settings.retry,
         idle_timeout: settings.idle_timeout,
-    })
+        follow: None,
+        first_rank: 0,
+    }
 }
 
 /// The end of a run, once: its log line (inside the run's span, which

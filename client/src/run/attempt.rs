@@ -4,6 +4,7 @@
 
 use std::{
     io::Write,
+    ops::Range,
     time::{Duration, Instant},
 };
 
@@ -73,20 +74,33 @@ impl Break {
 }
 
 /// Writes one attempt's books into the sink until the stream ends; the
-/// result is complete once `total` books are in the sink.
+/// result is complete once the books of `ranks` are in the sink.
 pub(super) async fn consume<O: Observer>(
     mut stream: impl Stream<Item = Result<Bytes, Status>> + Unpin,
     sink: &mut FileSink,
-    total: u64,
+    ranks: Range<u64>,
     request: &RunRequest,
     progress: &mut Progress<'_, O>,
 ) -> Result<StreamEnd, SinkError> {
+    let (base, total) = (ranks.start, ranks.end - ranks.start);
     loop {
         // A book already buffered is taken at once; only a wait arms the
         // timer (and listens for a stop), so neither costs anything while
         // books flow.
         let next = match stream.next().now_or_never() {
             Some(next) => next,
+            None if request.follow.is_some() => {
+                // Nothing more yet: what arrived goes to the file now, so
+                // that `tail -f` shows it; then wait as long as it takes.
+                sink.flush()?;
+                tokio::select! {
+                    next = stream.next() => {
+                        progress.observer.received(sink.written());
+                        next
+                    }
+                    () = progress.observer.stopped() => return Ok(StreamEnd::Stopped),
+                }
+            }
             None => tokio::select! {
                 next = tokio::time::timeout(request.idle_timeout, stream.next()) => match next {
                     Ok(next) => next,
@@ -111,10 +125,10 @@ pub(super) async fn consume<O: Observer>(
                 }));
             }
         };
-        if book.id != sink.written() || book.id >= total {
+        if book.id != base + sink.written() || book.id >= ranks.end {
             return Ok(StreamEnd::Broken(Break::OutOfOrder {
                 sent: book.id,
-                expected: sink.written(),
+                expected: base + sink.written(),
             }));
         }
         if request.echo {

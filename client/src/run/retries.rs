@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Observer, Opened, Opener, RunRequest};
+use super::{FollowFrom, Observer, Opened, Opener, RunRequest};
 use crate::upstream::UpstreamError;
 
 /// How a run retries a stream that broke: up to `retries` more attempts,
@@ -24,12 +24,13 @@ pub(super) async fn open<U: Opener>(
     upstream: &U,
     request: &RunRequest,
     start_at: u64,
+    follow: Option<FollowFrom>,
     retries: &mut Retries,
     observer: &impl Observer,
 ) -> Result<Option<Opened<U::Stream, U::Server>>, UpstreamError> {
     loop {
         match upstream
-            .open(request.user_id, request.count, start_at)
+            .open(request.user_id, request.count, start_at, follow)
             .await
         {
             Err(error) if error.is_retryable() && retries.left() => {

@@ -30,6 +30,23 @@ pub struct Opened<S, V> {
     /// The books this stream will send, when the server said (a user's list
     /// may hold fewer books than asked for).
     pub count: Option<u64>,
+    /// A follow's first rank, as the server resolved it (from the latest
+    /// book or a time): the run resumes from there if nothing came yet.
+    pub start: Option<u64>,
+}
+
+/// Where a follow starts; it then stays for books appended later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowFrom {
+    /// The `start_at` rank given with it.
+    Rank,
+    /// The earliest rank the list still keeps.
+    Earliest,
+    /// After the last book committed: only books appended from now on.
+    Latest,
+    /// The first book appended at or after this time (ms since the Unix epoch).
+    Time(u64),
 }
 
 /// Where a run's streams come from.
@@ -37,12 +54,15 @@ pub trait Opener: Sync {
     type Stream: Stream<Item = Result<Bytes, Status>> + Send + Unpin;
     type Server: Send + Sync;
 
-    /// A stream of the `count`-book result for `user_id`, from book `start_at`.
+    /// A stream of the `count`-book result for `user_id`, from book
+    /// `start_at`; with `follow`, one that stays for books appended later
+    /// (`count` 0: with no end).
     fn open(
         &self,
         user_id: u64,
         count: u64,
         start_at: u64,
+        follow: Option<FollowFrom>,
     ) -> impl Future<Output = Result<Opened<Self::Stream, Self::Server>, UpstreamError>> + Send;
 
     /// A stream from `server` broke: prefer others for a while.

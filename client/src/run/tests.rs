@@ -80,6 +80,7 @@ impl Opener for FakeOpener {
         user_id: u64,
         count: u64,
         start_at: u64,
+        _follow: Option<crate::run::FollowFrom>,
     ) -> Result<Opened<FakeStream, ()>, UpstreamError> {
         self.opened_at
             .lock()
@@ -114,6 +115,7 @@ impl Opener for FakeOpener {
             server: (),
             url: "fake://server".to_owned(),
             count: Some(count - start_at),
+            start: None,
         })
     }
 
@@ -181,6 +183,8 @@ fn request(dir: &Path, name: &str, count: u64) -> RunRequest {
             first_backoff: Duration::from_millis(200),
         },
         idle_timeout: Duration::from_secs(30),
+        follow: None,
+        first_rank: 0,
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub eta_ms: Option<u64>,
     pub elapsed_ms: u64,
     pub outcome: Outcome,
+    /// Since the books written last grew (a follow waits for appends).
+    pub since_last_book_ms: Option<u64>,
 }
 
 impl Snapshot {
@@ -57,6 +59,7 @@ impl Snapshot {
             percent: 100.0,
             books_per_sec: record.books_per_sec,
             eta_ms: None,
+            since_last_book_ms: None,
             elapsed_ms: record.elapsed_ms,
             outcome: record.outcome,
         }
@@ -87,6 +90,8 @@ struct Sampling {
     seen: u64,
     /// The books of the latest ticks, for the live rate.
     recent: Vec<u64>,
+    /// When the counter last grew.
+    grew_at: Option<Instant>,
 }
 
 impl Live {
@@ -100,6 +105,7 @@ impl Live {
             eta_ms: None,
             elapsed_ms: 0,
             outcome: Outcome::Running,
+            since_last_book_ms: None,
         };
         Self {
             id,
@@ -115,6 +121,7 @@ impl Live {
                 ticks_in_last: 0,
                 seen: 0,
                 recent: Vec::with_capacity(RATE_WINDOW_TICKS),
+                grew_at: None,
             }),
             snapshots: watch::channel(first).0,
         }
@@ -225,6 +232,12 @@ impl Live {
         let mut sampling = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         let books = received.saturating_sub(sampling.seen);
         sampling.seen = received;
+        if books > 0 {
+            sampling.grew_at = Some(Instant::now());
+        }
+        let since_last_book_ms = sampling
+            .grew_at
+            .map(|at| super::record::millis(at.elapsed()));
         let Sampling {
             samples,
             ticks_in_last,
@@ -258,6 +271,7 @@ impl Live {
             eta_ms,
             elapsed_ms: super::record::millis(self.elapsed()),
             outcome: Outcome::Running,
+            since_last_book_ms,
         });
     }
 

@@ -370,7 +370,7 @@ impl Runs {
 fn owned_file(record: &RunRecord) -> Option<PathBuf> {
     let file = PathBuf::from(&record.file);
     match record.outcome {
-        Outcome::Complete => Some(file),
+        Outcome::Complete | Outcome::Stopped => Some(file),
         Outcome::Partial | Outcome::Cancelled if record.received > 0 => Some(partial_path(&file)),
         _ => None,
     }
@@ -407,6 +407,8 @@ mod tests {
                 first_backoff: Duration::ZERO,
             },
             idle_timeout: Duration::from_secs(1),
+            follow: None,
+            first_rank: 0,
         }
     }
 
@@ -514,6 +516,7 @@ mod tests {
                 elapsed: Duration::from_millis(1),
                 retries: 0,
                 preview: Vec::new(),
+                stopped: false,
             };
             runs.finish(id, &Ok(report)).unwrap();
         }

@@ -17,6 +17,11 @@ use crate::webpage;
 
 /// A running run: its progress as of `snapshot`, updated live.
 pub fn live(record: &RunRecord, snapshot: &Snapshot) -> Markup {
+    if let Some(from) = &record.follow
+        && record.requested == 0
+    {
+        return live_follow(record, snapshot, from);
+    }
     let id = record.id;
     webpage::layout_with_head(
         &format!("Run {id}: running"),
@@ -48,6 +53,42 @@ pub fn live(record: &RunRecord, snapshot: &Snapshot) -> Markup {
     )
 }
 
+/// A follow with no end: no percentage or time left it cannot know; the
+/// books so far, their rate, how long since the last one, and Stop.
+fn live_follow(record: &RunRecord, snapshot: &Snapshot, from: &str) -> Markup {
+    let id = record.id;
+    webpage::layout_with_head(
+        &format!("Run {id}: following"),
+        html! {
+            noscript { meta http-equiv="refresh" content="1"; }
+        },
+        html! {
+            h1 { "Run " (id) ": " span #received { (thousands(snapshot.received)) } " books so far" }
+            p #outcome data-outcome="running" {
+                "Following user " (record.user_id) "'s list from " (from) ": each book appended arrives here and in the file."
+            }
+            table .live {
+                tr { th { "Rate" } td { span #rate { (thousands(snapshot.books_per_sec as u64)) } " books/s" } }
+                tr { th { "Since the last book" } td #since { (since(snapshot.since_last_book_ms)) } }
+                tr { th { "Elapsed" } td #elapsed { (format!("{:.1} s", snapshot.elapsed_ms as f64 / 1000.0)) } }
+                tr { th { "File (growing)" } td { code { (record.file) } } }
+            }
+            form #stop method="post" action={ "/runs/" (id) "/cancel" } {
+                button type="submit" { "Stop" }
+            }
+            p { a href="/runs" { "All runs" } }
+            script { (PreEscaped(LIVE_SCRIPT.replace("RUN_ID", &id.to_string()))) }
+        },
+    )
+}
+
+fn since(ms: Option<u64>) -> String {
+    ms.map_or_else(
+        || "no book yet".to_owned(),
+        |ms| format!("{:.1} s", ms as f64 / 1000.0),
+    )
+}
+
 /// Updates the live view from the run's events; reloads it into the summary at the end.
 const LIVE_SCRIPT: &str = r#"
 (function () {
@@ -64,6 +105,7 @@ const LIVE_SCRIPT: &str = r#"
     text("percent", p.percent.toFixed(1) + "%");
     text("rate", number(p.books_per_sec));
     text("eta", p.eta_ms == null ? "–" : (p.eta_ms / 1000).toFixed(1) + " s");
+    text("since", p.since_last_book_ms == null ? "no book yet" : (p.since_last_book_ms / 1000).toFixed(1) + " s");
     text("elapsed", (p.elapsed_ms / 1000).toFixed(1) + " s");
   });
   events.addEventListener("end", () => { events.close(); window.location.reload(); });
@@ -183,6 +225,7 @@ fn headline(record: &RunRecord) -> String {
             thousands(record.received)
         ),
         Outcome::Cancelled => format!("stopped after {} books", thousands(record.received)),
+        Outcome::Stopped => format!("followed {} books", thousands(record.received)),
         Outcome::Failed => "failed".to_owned(),
         Outcome::Running => "running".to_owned(),
     }
@@ -199,6 +242,10 @@ fn outcome_words(record: &RunRecord) -> String {
             "Cancelled: stopped by request. The books that arrived are in the .partial file."
                 .to_owned()
         }
+        Outcome::Stopped => {
+            "Stopped: the follow was stopped by request. Every book that arrived is in the file, in order."
+                .to_owned()
+        }
         Outcome::Failed => format!("Failed: {reason}"),
         Outcome::Running => "Running".to_owned(),
     }
@@ -206,7 +253,7 @@ fn outcome_words(record: &RunRecord) -> String {
 
 fn file_cell(record: &RunRecord) -> Markup {
     let shown = match record.outcome {
-        Outcome::Complete => record.file.clone(),
+        Outcome::Complete | Outcome::Stopped => record.file.clone(),
         Outcome::Partial | Outcome::Cancelled => format!("{}.partial", record.file),
         _ => return html! { "none" },
     };

@@ -21,6 +21,8 @@ pub enum Outcome {
     Failed,
     /// Stopped by a person: what arrived is in `<file>.partial`.
     Cancelled,
+    /// A follow stopped by a person: what arrived is in its file, whole and in order.
+    Stopped,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             Outcome::Partial => "partial",
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
+            Outcome::Stopped => "stopped",
         }
     }
 
@@ -86,6 +89,9 @@ pub struct RunRecord {
     /// The first books, as the result page shows them.
     #[serde(default)]
     pub preview: Vec<BookRecommendation>,
+    /// A follow: where it started (`latest`, `earliest`, `rank`, `time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
     /// The size of the file when it was written, to tell whether it is still this run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_bytes: Option<u64>,
@@ -146,6 +152,7 @@ impl RunRecord {
             servers: vec!["http://127.0.0.1:50051".to_owned()],
             file: "books.txt".to_owned(),
             error: None,
+            follow: None,
             first_book_ms: Some(1),
             attempts: vec![],
             settings: RunSettings {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::live::Live;
 use super::record::{Outcome, RunRecord, RunSettings, millis, rfc3339};
 use super::written;
-use crate::run::{RunError, RunRequest, RunSummary, Shortfall, rate};
+use crate::run::{FollowFrom, RunError, RunRequest, RunSummary, Shortfall, rate};
 
 /// Run `id` of `request`, just started.
 pub(super) fn started(id: u64, request: &RunRequest, settings: RunSettings) -> RunRecord {
@@ -22,13 +22,28 @@ pub(super) fn started(id: u64, request: &RunRequest, settings: RunSettings) -> R
         books_per_sec: 0.0,
         retries: 0,
         servers: Vec::new(),
-        file: request.output.display().to_string(),
+        // A follow's file grows under its own name until it ends.
+        file: match request.follow {
+            Some(_) => crate::sink::following_path(&request.output, id),
+            None => request.output.clone(),
+        }
+        .display()
+        .to_string(),
         error: None,
         first_book_ms: None,
         attempts: Vec::new(),
         settings,
         samples: Default::default(),
         preview: Vec::new(),
+        follow: request.follow.map(|from| {
+            match from {
+                FollowFrom::Rank => "rank",
+                FollowFrom::Earliest => "earliest",
+                FollowFrom::Latest => "latest",
+                FollowFrom::Time(_) => "time",
+            }
+            .to_owned()
+        }),
         file_bytes: None,
         file_written: None,
     }
@@ -62,7 +77,11 @@ pub(super) fn ended(
         Ok(report) => {
             // The run's own measure, as its JSON answer says it.
             record.elapsed_ms = millis(report.elapsed);
-            record.outcome = Outcome::Complete;
+            record.outcome = if report.stopped {
+                Outcome::Stopped
+            } else {
+                Outcome::Complete
+            };
             record.received = report.received;
             record.retries = report.retries;
             record.preview = report.preview.clone();

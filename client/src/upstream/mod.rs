@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use bookstream::RecommendationRequest;
+use bookstream::{COUNT_HEADER, RecommendationRequest, START_RANK_HEADER, StartFrom};
 use bytes::Bytes;
 use tonic::Streaming;
 
@@ -31,7 +31,19 @@ use token::BearerToken;
 use crate::{
     discovery::{self, Target},
     metrics::Metrics,
+    run::FollowFrom,
 };
+
+/// How long connecting may take, and how an idle connection is kept alive.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// An HTTP/2 ping after this long without traffic, even with no call in
+    /// flight: an idle follow stays open through proxies.
+    pub keepalive_interval: Duration,
+    /// A ping unanswered this long: the server is gone, the follow resumes elsewhere.
+    pub keepalive_timeout: Duration,
+}
 
 /// The recommendation servers; cheap to clone.
 #[derive(Debug, Clone)]
@@ -58,6 +70,8 @@ pub struct Attempt {
     /// The books this stream will send (the `bookstream-count` header), when
     /// the server said; a user's list may hold fewer books than asked for.
     pub count: Option<u64>,
+    /// A follow's first rank (the `bookstream-start-rank` header).
+    pub start: Option<u64>,
 }
 
 /// What the client knows of one server.
@@ -76,7 +90,7 @@ impl Upstream {
     /// verified against `ca` (PEM), and so are `dns:///` ones when a CA is given.
     pub fn new(
         targets: &[Target],
-        connect_timeout: Duration,
+        timeouts: Timeouts,
         token: Option<&str>,
         ca: Option<&[u8]>,
         metrics: Metrics,
@@ -84,8 +98,9 @@ impl Upstream {
         if targets.is_empty() {
             return Err(UpstreamError::NoTargets);
         }
+        let connect_timeout = timeouts.connect;
         let dialer = Dialer {
-            connect_timeout,
+            timeouts,
             bearer: BearerToken::new(token)?,
             ca: ca.map(<[u8]>::to_vec),
         };
@@ -232,27 +247,40 @@ impl Upstream {
         user_id: u64,
         count: u64,
         start_at: u64,
+        follow: Option<FollowFrom>,
     ) -> Result<Attempt, UpstreamError> {
         let server = self.pick().ok_or_else(|| UpstreamError::NoServers {
             targets: self.endpoints(),
         })?;
+        let (start_from, start_time_ms) = match follow {
+            None | Some(FollowFrom::Rank) => (StartFrom::Rank, 0),
+            Some(FollowFrom::Earliest) => (StartFrom::Earliest, 0),
+            Some(FollowFrom::Latest) => (StartFrom::Latest, 0),
+            Some(FollowFrom::Time(ms)) => (StartFrom::Time, ms),
+        };
         let request = RecommendationRequest {
             user_id,
             max_results: count,
             start_at,
-            ..Default::default()
+            follow: follow.is_some(),
+            start_from: start_from as i32,
+            start_time_ms,
         };
         match server.open_recommend(request).await {
             Ok(response) => {
-                let count = response
-                    .metadata()
-                    .get(bookstream::COUNT_HEADER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse().ok());
+                let number = |header| {
+                    response
+                        .metadata()
+                        .get(header)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse().ok())
+                };
+                let (count, start) = (number(COUNT_HEADER), number(START_RANK_HEADER));
                 Ok(Attempt {
                     stream: response.into_inner(),
                     server,
                     count,
+                    start,
                 })
             }
             Err(status) => {
@@ -338,13 +366,15 @@ impl crate::run::Opener for Upstream {
         user_id: u64,
         count: u64,
         start_at: u64,
+        follow: Option<FollowFrom>,
     ) -> Result<crate::run::Opened<Self::Stream, Self::Server>, UpstreamError> {
-        let attempt = self.recommend(user_id, count, start_at).await?;
+        let attempt = self.recommend(user_id, count, start_at, follow).await?;
         Ok(crate::run::Opened {
             url: attempt.server.url().to_owned(),
             stream: attempt.stream,
             server: attempt.server,
             count: attempt.count,
+            start: attempt.start,
         })
     }
 

@@ -33,7 +33,7 @@ type AuthChannel = InterceptedService<Channel, BearerToken>;
 /// How channels to servers are made.
 #[derive(Debug, Clone)]
 pub(super) struct Dialer {
-    pub(super) connect_timeout: Duration,
+    pub(super) timeouts: super::Timeouts,
     pub(super) bearer: BearerToken,
     /// The CA (PEM) that signed the servers' certificates, for `https://`.
     pub(super) ca: Option<Vec<u8>>,
@@ -65,7 +65,10 @@ impl Dialer {
             endpoint = endpoint.tls_config(tls).map_err(invalid)?;
         }
         let channel = endpoint
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.timeouts.connect)
+            .http2_keep_alive_interval(self.timeouts.keepalive_interval)
+            .keep_alive_timeout(self.timeouts.keepalive_timeout)
+            .keep_alive_while_idle(true)
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(UpstreamServer {

@@ -16,6 +16,7 @@ mod deploy;
 mod discovery;
 mod failover;
 mod failures;
+mod follow;
 mod formats;
 mod hostile;
 mod malformed;
