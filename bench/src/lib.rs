@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod floor;
+pub mod follow;
 pub mod pair;
 pub mod processes;
 pub mod report;

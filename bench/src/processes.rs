@@ -66,6 +66,11 @@ impl Process {
             .with_context(|| format!("reading the memory of {} (pid {pid})", self.name))
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("the process has exited")
+    }
+
     /// CPU time (user and system) the process has used so far, in seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
         let pid = self.child.id().context("the process has exited")?;
@@ -75,6 +80,16 @@ impl Process {
             .with_context(|| format!("no CPU times for {} (pid {pid})", self.name))?;
         Ok(ticks as f64 / clock_ticks_per_second())
     }
+}
+
+/// Resident memory now (`VmRSS`) of any process, in KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS in /proc/PID/status")
 }
 
 /// Peak resident memory (`VmHWM`) of any process, in KiB.
