@@ -17,9 +17,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bookstream::book::BookPage;
+use futures::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::source::SourceError;
 
 /// How follows are kept alive and woken, and how long lists keep their books.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,12 +68,31 @@ pub struct Wakeups {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// One channel per followed user, dropped with its last follower.
-    lists: Mutex<HashMap<u64, watch::Sender<Grown>>>,
+    /// One entry per followed user, dropped with its last follower.
+    lists: Mutex<HashMap<u64, Followed>>,
     /// The server is shutting down: every follower ends.
     closed: CancellationToken,
     /// Followers now (`bookstream_followers`).
     followers: Gauge,
+}
+
+/// One followed list: its wake-up, and the read of its newest books that
+/// the followers who are caught up share.
+#[derive(Debug)]
+struct Followed {
+    grown: watch::Sender<Grown>,
+    tail: Arc<Mutex<Option<TailRead>>>,
+}
+
+/// A page read once for every follower that asks for the same ranks: when a
+/// batch wakes a hundred followers of one list, the store is read once.
+pub type SharedPage = Shared<BoxFuture<'static, Result<Arc<BookPage>, SourceError>>>;
+
+#[derive(Debug)]
+struct TailRead {
+    from: u64,
+    limit: u64,
+    read: SharedPage,
 }
 
 /// The server shuts down: a follower ends, to be resumed elsewhere.
@@ -89,19 +115,20 @@ impl Wakeups {
     /// list's length: a commit after the read then always wakes the follower.
     pub fn subscribe(&self, user_id: u64) -> Subscription {
         let mut lists = self.lists();
-        let receiver = lists
-            .entry(user_id)
-            .or_insert_with(|| {
-                watch::Sender::new(Grown {
-                    length: 0,
-                    at: Instant::now(),
-                })
-            })
-            .subscribe();
+        let followed = lists.entry(user_id).or_insert_with(|| Followed {
+            grown: watch::Sender::new(Grown {
+                length: 0,
+                at: Instant::now(),
+            }),
+            tail: Arc::default(),
+        });
+        let receiver = followed.grown.subscribe();
+        let tail = followed.tail.clone();
         self.inner.followers.inc();
         Subscription {
             user_id,
             receiver,
+            tail,
             wakeups: self.clone(),
         }
     }
@@ -110,8 +137,8 @@ impl Wakeups {
     /// follows here cost one map lookup.
     pub fn committed(&self, user_id: u64, length: u64) {
         let lists = self.lists();
-        if let Some(sender) = lists.get(&user_id) {
-            sender.send_if_modified(|known| {
+        if let Some(followed) = lists.get(&user_id) {
+            followed.grown.send_if_modified(|known| {
                 let grew = length > known.length;
                 if grew {
                     *known = Grown {
@@ -135,7 +162,7 @@ impl Wakeups {
         self.inner.closed.cancel();
     }
 
-    fn lists(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<Grown>>> {
+    fn lists(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Followed>> {
         self.inner
             .lists
             .lock()
@@ -148,10 +175,34 @@ impl Wakeups {
 pub struct Subscription {
     user_id: u64,
     receiver: watch::Receiver<Grown>,
+    tail: Arc<Mutex<Option<TailRead>>>,
     wakeups: Wakeups,
 }
 
 impl Subscription {
+    /// The page of ranks `from .. from + limit`: the read another follower
+    /// of this list already started for them, or `read`, shared from now on.
+    pub fn shared_read(
+        &self,
+        from: u64,
+        limit: u64,
+        read: impl FnOnce() -> BoxFuture<'static, Result<Arc<BookPage>, SourceError>>,
+    ) -> SharedPage {
+        let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*tail {
+            Some(shared) if shared.from == from && shared.limit == limit => shared.read.clone(),
+            _ => {
+                let shared = read().shared();
+                *tail = Some(TailRead {
+                    from,
+                    limit,
+                    read: shared.clone(),
+                });
+                shared
+            }
+        }
+    }
+
     /// Waits until the list is known to hold more than `beyond` books, or the
     /// server shuts down.
     pub async fn grown(&mut self, beyond: u64) -> Result<Grown, Closed> {
@@ -183,7 +234,7 @@ impl Drop for Subscription {
         // This receiver is still counted: it is dropped after this body.
         if lists
             .get(&self.user_id)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
+            .is_some_and(|followed| followed.grown.receiver_count() <= 1)
         {
             lists.remove(&self.user_id);
         }
@@ -227,6 +278,25 @@ mod tests {
         drop(second);
         assert!(wakeups.followed().is_empty());
         assert_eq!(wakeups.followers(), 0);
+    }
+
+    #[tokio::test]
+    async fn followers_asking_for_the_same_ranks_share_one_read() {
+        let wakeups = Wakeups::default();
+        let (first, second) = (wakeups.subscribe(1), wakeups.subscribe(1));
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let read = || {
+            let reads = reads.clone();
+            move || -> BoxFuture<'static, Result<Arc<BookPage>, SourceError>> {
+                reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Box::pin(async { Ok(Arc::new(BookPage::default())) })
+            }
+        };
+        let a = first.shared_read(10, 5, read());
+        let b = second.shared_read(10, 5, read());
+        let c = second.shared_read(15, 5, read());
+        assert!(a.await.is_ok() && b.await.is_ok() && c.await.is_ok());
+        assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[tokio::test]

@@ -16,14 +16,14 @@ use std::{
 };
 
 use bookstream::book::{BookPage, OutgoingBook};
-use futures::{Stream, future::BoxFuture};
+use futures::{FutureExt, Stream, future::BoxFuture};
 use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
 use tokio::task::JoinHandle;
 
 use super::SourceError;
 use crate::{
     answer_log::{AnswerLog, Ended},
-    follow::{Closed, Grown, Subscription},
+    follow::{Closed, Grown, SharedPage, Subscription},
 };
 
 /// Reads pages of one store by keyset.
@@ -140,10 +140,18 @@ pub struct PagedBooks {
     asked: u64,
     current: Option<Arc<BookPage>>,
     position: usize,
-    pending: Option<JoinHandle<Result<BookPage, SourceError>>>,
+    pending: Option<Pending>,
     follow: Option<Following>,
     /// An error ended the stream: nothing more is read or waited for.
     failed: bool,
+}
+
+/// The page being read.
+enum Pending {
+    /// This stream's own read, stopped when the stream is dropped.
+    Own(JoinHandle<Result<BookPage, SourceError>>),
+    /// A read of a list's newest books, shared by the followers caught up on it.
+    Shared(SharedPage),
 }
 
 /// What a follow adds: the wake-up it waits on, and what it counts.
@@ -236,14 +244,35 @@ impl PagedBooks {
         self.asked = limit;
         let timer = self.read_seconds.clone();
         // Spawned, so the read runs while the current page is being sent.
-        self.pending = Some(tokio::spawn(async move {
-            let started = Instant::now();
-            let page = read.await;
-            if let Some(timer) = timer {
-                timer.observe(started.elapsed().as_secs_f64());
+        let spawn = move || {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let page = read.await;
+                if let Some(timer) = timer {
+                    timer.observe(started.elapsed().as_secs_f64());
+                }
+                page
+            })
+        };
+        let shared = self.follow.as_ref().and_then(|f| f.subscription.as_ref());
+        self.pending = Some(match shared {
+            Some(subscription) => {
+                let store = self.reader.store().to_owned();
+                Pending::Shared(subscription.shared_read(
+                    self.next_read - limit,
+                    limit,
+                    move || {
+                        spawn()
+                            .map(move |joined| match joined {
+                                Ok(page) => page.map(Arc::new),
+                                Err(join_error) => Err(stopped_reader(&store, join_error)),
+                            })
+                            .boxed()
+                    },
+                ))
             }
-            page
-        }));
+            None => Pending::Own(spawn()),
+        });
     }
 
     /// Checks that a page holds exactly the ranks asked for, in order.
@@ -354,26 +383,22 @@ impl Stream for PagedBooks {
                     }
                 }
             };
-            let read = ready!(Pin::new(pending).poll(cx));
-            self.pending = None;
-            let page = match read {
-                Ok(Ok(page)) => self.accept(&page).map(|()| page),
-                Ok(Err(error)) => Err(error),
-                Err(join_error) => Err(SourceError::Failed {
-                    store: self.reader.store().to_owned(),
-                    cause: super::error::StoreFailure::during(
-                        "the page reader stopped",
-                        join_error,
-                    ),
-                }),
+            let read = match pending {
+                Pending::Own(handle) => match ready!(Pin::new(handle).poll(cx)) {
+                    Ok(page) => page.map(Arc::new),
+                    Err(join_error) => Err(stopped_reader(self.reader.store(), join_error)),
+                },
+                Pending::Shared(shared) => ready!(Pin::new(shared).poll(cx)),
             };
+            self.pending = None;
+            let page = read.and_then(|page| self.accept(&page).map(|()| page));
             match page {
                 Ok(page) => {
                     if let Some(metrics) = self.follow.as_ref().and_then(|f| f.metrics.as_ref()) {
                         metrics.delivered.inc_by(page.len() as u64);
                     }
                     self.read_ahead();
-                    self.current = Some(Arc::new(page));
+                    self.current = Some(page);
                     self.position = 0;
                 }
                 // No page is read after a failed one: the stream ends with its error.
@@ -386,10 +411,17 @@ impl Stream for PagedBooks {
     }
 }
 
+fn stopped_reader(store: &str, join_error: tokio::task::JoinError) -> SourceError {
+    SourceError::Failed {
+        store: store.to_owned(),
+        cause: super::error::StoreFailure::during("the page reader stopped", join_error),
+    }
+}
+
 impl Drop for PagedBooks {
     fn drop(&mut self) {
         // The caller left: the read in flight is of no use to anyone.
-        if let Some(pending) = self.pending.take() {
+        if let Some(Pending::Own(pending)) = self.pending.take() {
             pending.abort();
         }
     }
