@@ -368,7 +368,7 @@ fn account(
     let (label, received, retries) = match outcome {
         Ok(report) => {
             tracing::info!(
-                outcome = "complete",
+                outcome = if report.stopped { "stopped" } else { "complete" },
                 books = report.received,
                 requested = report.requested,
                 elapsed_ms,
@@ -377,7 +377,12 @@ fn account(
                 file = %report.file.display(),
                 "run ended"
             );
-            ("complete", report.received, report.retries)
+            let label = if report.stopped {
+                "stopped"
+            } else {
+                "complete"
+            };
+            (label, report.received, report.retries)
         }
         Err(error) => {
             let label = error.shortfall().as_str();
