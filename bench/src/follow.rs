@@ -336,3 +336,41 @@ pub async fn idle_followers(
     }
     Ok(arrivals)
 }
+
+/// One follow of user 1 from the latest book over gRPC that reads no faster
+/// than `books_per_second` until `books` came; the instant it got the last.
+pub async fn slow_follower(
+    server_url: &str,
+    books: u64,
+    books_per_second: u64,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Instant>>> {
+    let channel = Channel::from_shared(server_url.to_owned())?
+        .connect()
+        .await?;
+    let request = RecommendationRequest {
+        user_id: USER_ID,
+        follow: true,
+        start_from: StartFrom::Latest as i32,
+        max_results: books,
+        ..Default::default()
+    };
+    let mut stream = RecommendationsClient::new(channel)
+        .recommend(request)
+        .await?
+        .into_inner();
+    const STEP: u64 = 1_000;
+    let pause = Duration::from_secs_f64(STEP as f64 / books_per_second as f64);
+    Ok(tokio::spawn(async move {
+        let mut got = 0;
+        while let Some(_book) = stream.message().await? {
+            got += 1;
+            if got % STEP == 0 {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        if got != books {
+            bail!("the slow follower got {got} of {books} books");
+        }
+        Ok(Instant::now())
+    }))
+}

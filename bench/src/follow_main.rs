@@ -7,8 +7,8 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use bookstream_bench::{
     follow::{
-        Lags, Watcher, active_streams, await_streams, idle_followers, lags, produce, start_client,
-        start_server,
+        Lags, Watcher, active_streams, await_streams, idle_followers, lags, produce, slow_follower,
+        start_client, start_server,
     },
     processes::{self, rss_kib},
     store,
@@ -38,6 +38,13 @@ struct Opts {
     /// Idle followers (straight over gRPC) in the memory scenario; 0 skips it.
     #[arg(long, default_value_t = 1000)]
     idle: usize,
+    /// Books a producer appends as fast as it can while one follower reads
+    /// them at `--slow-rate`: both in flat memory; 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    slow_books: u64,
+    /// Books/s the slow follower reads.
+    #[arg(long, default_value_t = 100_000)]
+    slow_rate: u64,
     /// Where the release binaries are [default: beside this one].
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -51,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| store | followers | batches | lag p50 | lag p99 | lag max | target p99 ≤ 50 ms |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     let mut idle_rows = Vec::new();
+    let mut slow_rows = Vec::new();
     for catalog in &opts.catalog {
         store::load(&bin_dir, catalog, 10).await?;
         let max_streams = (opts.idle + opts.followers.iter().max().unwrap_or(&1) + 16) as u64;
@@ -117,6 +125,41 @@ async fn main() -> anyhow::Result<()> {
             }
             idle_rows.push((catalog.to_string(), before, rss, Lags::new(delays)));
             drop(arrivals);
+            await_streams_below(&http, &rest_url, 1).await?;
+        }
+        if opts.slow_books > 0 {
+            let pid = server.pid()?;
+            let before = rss_kib(pid)?;
+            let follower = slow_follower(&grpc_url, opts.slow_books, opts.slow_rate).await?;
+            await_streams(&http, &rest_url, 1).await?;
+            let started = std::time::Instant::now();
+            let producer = format!("follow-bench-slow-{}", std::process::id());
+            let size = 1_000;
+            produce(
+                &grpc_url,
+                &producer,
+                opts.slow_books / size,
+                size,
+                Duration::from_millis(1),
+            )
+            .await?;
+            let produced = started.elapsed();
+            let mut peak = rss_kib(pid)?;
+            let done = loop {
+                if follower.is_finished() {
+                    break follower.await??;
+                }
+                peak = peak.max(rss_kib(pid)?);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            slow_rows.push((
+                catalog.to_string(),
+                produced,
+                done.duration_since(started),
+                before,
+                peak,
+                processes::peak_rss_kib(std::process::id())?,
+            ));
         }
         drop(server);
     }
@@ -136,6 +179,24 @@ async fn main() -> anyhow::Result<()> {
                 delays.quantile(0.5),
                 delays.quantile(0.99),
                 met(delays.quantile(0.99) <= 200.0),
+            );
+        }
+    }
+    if !slow_rows.is_empty() {
+        println!();
+        println!(
+            "| store | books | producer done | slow follower done | server RSS before | server RSS peak while behind | this bench (the follower) peak |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for (catalog, produced, followed, before, peak, bench) in slow_rows {
+            println!(
+                "| {catalog} | {} | {:.1} s | {:.1} s | {:.1} MB | {:.1} MB | {:.1} MB |",
+                opts.slow_books,
+                produced.as_secs_f64(),
+                followed.as_secs_f64(),
+                before as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                bench as f64 / 1024.0,
             );
         }
     }

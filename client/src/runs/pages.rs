@@ -132,7 +132,12 @@ pub fn finished(record: &RunRecord) -> Markup {
             }
             table #summary {
                 tr { th { "User" } td { (record.user_id) } }
-                tr { th { "Requested" } td { (thousands(record.requested)) } }
+                @if let Some(from) = &record.follow {
+                    tr { th { "Followed from" } td { (from) } }
+                }
+                @if record.follow.is_none() || record.requested > 0 {
+                    tr { th { "Requested" } td { (thousands(record.requested)) } }
+                }
                 tr { th { "Received" } td { (thousands(record.received)) } }
                 tr { th { "Started" } td { (record.started_at) } }
                 tr { th { "Elapsed" } td { (seconds(record.elapsed_ms)) } }
@@ -204,7 +209,11 @@ pub fn list(runs: &[RunRecord]) -> Markup {
                         td { a href={ "/runs/" (run.id) } { (run.id) } }
                         td { (run.started_at) }
                         td { (run.user_id) }
-                        td { (thousands(run.received)) " / " (thousands(run.requested)) }
+                        @if run.follow.is_some() && run.requested == 0 {
+                            td { (thousands(run.received)) " (follow)" }
+                        } @else {
+                            td { (thousands(run.received)) " / " (thousands(run.requested)) }
+                        }
                         td .outcome { (run.outcome.name()) }
                         td { (seconds(run.elapsed_ms)) }
                         td { (thousands(run.books_per_sec as u64)) " books/s" }

@@ -125,6 +125,9 @@ async fn a_follow_answers_at_once_grows_its_file_and_keeps_it_whole_when_stopped
         appended_lines(LOADED, 0..5)
     );
     assert!(!growing.exists(), "the growing file became the output");
+    let (_, list) = client.get_html("/runs").await;
+    assert!(list.contains(r#"data-outcome="stopped""#), "{list}");
+    assert!(list.contains("5 (follow)"), "{list}");
 }
 
 #[tokio::test]
