@@ -35,6 +35,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".recommendations.BookRecommendation",
             "#[derive(serde::Serialize, serde::Deserialize)]",
         )
+        // Files and JSON answers stay as they were: the append time travels
+        // only on the wire (see `BookView::appended_at_ms`).
+        .field_attribute(
+            ".recommendations.BookRecommendation.appended_at_ms",
+            "#[serde(skip)]",
+        )
         .compile_fds(descriptors.clone())?;
 
     // The server's Recommend stream yields small handles (src/book.rs) that its

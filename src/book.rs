@@ -23,6 +23,11 @@ pub struct BookView<'a> {
     pub year: u32,
     pub genre: &'a str,
     pub score: f32,
+    /// When an append committed it (ms since the Unix epoch), 0 when no
+    /// append did. Not written into files or JSON answers: they stay as they
+    /// were; followers read it to measure their lag.
+    #[serde(skip)]
+    pub appended_at_ms: u64,
 }
 
 impl BookView<'_> {
@@ -36,6 +41,7 @@ impl BookView<'_> {
             year: self.year,
             genre: self.genre.to_owned(),
             score: self.score,
+            appended_at_ms: self.appended_at_ms,
         }
     }
 }
@@ -51,6 +57,7 @@ impl BookRecommendation {
             year: self.year,
             genre: &self.genre,
             score: self.score,
+            appended_at_ms: self.appended_at_ms,
         }
     }
 }
@@ -61,6 +68,7 @@ struct Row {
     id: u64,
     year: u32,
     score: f32,
+    appended_at_ms: u64,
     /// End offsets of title, author, ISBN and genre in the page's text; each
     /// field starts where the one before it ends.
     ends: [u32; 4],
@@ -102,6 +110,7 @@ impl BookPage {
             id: book.id,
             year: book.year,
             score: book.score,
+            appended_at_ms: book.appended_at_ms,
             ends,
         });
         Ok(())
@@ -131,6 +140,7 @@ impl BookPage {
             year: row.year,
             genre: &self.text[isbn13..genre],
             score: row.score,
+            appended_at_ms: row.appended_at_ms,
         })
     }
 
@@ -209,6 +219,7 @@ mod tests {
             year: 0,
             genre: "科幻",
             score: 0.5,
+            appended_at_ms: 1_780_000_000_123,
         };
         let mut page = BookPage::default();
         page.push(odd).unwrap();

@@ -74,6 +74,7 @@ pub fn book_into(user_id: u64, id: u64, buf: &mut BookBuf) -> BookView<'_> {
         year: rng.random_range(OLDEST_YEAR..=NEWEST_YEAR),
         genre: GENRES[rng.random_range(0..GENRES.len())],
         score: score(id),
+        appended_at_ms: 0,
     }
 }
 

@@ -36,6 +36,7 @@ const ISBN13: u32 = 4;
 const YEAR: u32 = 5;
 const GENRE: u32 = 6;
 const SCORE: u32 = 7;
+const APPENDED_AT: u32 = 8;
 
 impl BookView<'_> {
     /// The length of the encoded message, as prost's `encoded_len`.
@@ -65,6 +66,7 @@ impl BookView<'_> {
             } else {
                 0
             }
+            + varint(APPENDED_AT, self.appended_at_ms)
     }
 
     /// Writes the message's fields, as prost's `encode_raw`.
@@ -85,6 +87,10 @@ impl BookView<'_> {
         if self.score != 0.0 {
             encode_key(SCORE, WireType::ThirtyTwoBit, buf);
             buf.put_f32_le(self.score);
+        }
+        if self.appended_at_ms != 0 {
+            encode_key(APPENDED_AT, WireType::Varint, buf);
+            encode_varint(self.appended_at_ms, buf);
         }
     }
 }
@@ -128,6 +134,10 @@ impl BookView<'_> {
             at = put_key_into(out, at, SCORE, WireType::ThirtyTwoBit);
             out[at..at + 4].copy_from_slice(&self.score.to_le_bytes());
             at += 4;
+        }
+        if self.appended_at_ms != 0 {
+            at = put_key_into(out, at, APPENDED_AT, WireType::Varint);
+            at = put_varint_into(out, at, self.appended_at_ms);
         }
         at
     }
@@ -196,6 +206,10 @@ impl<'a> BookView<'a> {
                         return Err(WireError::Truncated);
                     }
                     book.score = buf.get_f32_le();
+                }
+                APPENDED_AT => {
+                    check_wire_type(WireType::Varint, wire_type)?;
+                    book.appended_at_ms = decode_varint(&mut buf)?;
                 }
                 _ => skip_field(wire_type, tag, &mut buf, DecodeContext::default())?,
             }
@@ -280,18 +294,22 @@ mod tests {
             any::<u32>(),
             text,
             prop_oneof![Just(0.0f32), Just(-0.0f32), any::<f32>()],
+            prop_oneof![Just(0u64), any::<u64>()],
         )
-            .prop_map(|(id, title, author, isbn13, year, genre, score)| {
-                BookRecommendation {
-                    id,
-                    title,
-                    author,
-                    isbn13,
-                    year,
-                    genre,
-                    score,
-                }
-            })
+            .prop_map(
+                |(id, title, author, isbn13, year, genre, score, appended_at_ms)| {
+                    BookRecommendation {
+                        id,
+                        title,
+                        author,
+                        isbn13,
+                        year,
+                        genre,
+                        score,
+                        appended_at_ms,
+                    }
+                },
+            )
     }
 
     fn encode(view: BookView<'_>) -> Vec<u8> {
@@ -344,7 +362,7 @@ mod tests {
         #[test]
         fn the_decoder_agrees_with_prost_on_reordered_repeated_and_unknown_fields(
             books in prop::collection::vec(any_book(), 1..3),
-            order in prop::collection::vec((0usize..8, any::<u64>()), 1..24),
+            order in prop::collection::vec((0usize..9, any::<u64>()), 1..24),
         ) {
             let mut bytes = Vec::new();
             for (field, noise) in order {
@@ -357,6 +375,7 @@ mod tests {
                     4 => { encode_key(YEAR, WireType::Varint, &mut bytes); encode_varint(noise, &mut bytes); }
                     5 => put_always(GENRE, &book.genre, &mut bytes),
                     6 => { encode_key(SCORE, WireType::ThirtyTwoBit, &mut bytes); bytes.put_f32_le(book.score); }
+                    7 => { encode_key(APPENDED_AT, WireType::Varint, &mut bytes); encode_varint(noise, &mut bytes); }
                     _ => put_unknown(noise, &mut bytes),
                 }
             }

@@ -83,6 +83,8 @@ pub(super) async fn consume<O: Observer>(
     progress: &mut Progress<'_, O>,
 ) -> Result<StreamEnd, SinkError> {
     let (base, total) = (ranks.start, ranks.end - ranks.start);
+    // The commit time of the last appended book written, until it is flushed.
+    let mut unflushed_appended_at = 0;
     loop {
         // A book already buffered is taken at once; only a wait arms the
         // timer (and listens for a stop), so neither costs anything while
@@ -93,6 +95,10 @@ pub(super) async fn consume<O: Observer>(
                 // Nothing more yet: what arrived goes to the file now, so
                 // that `tail -f` shows it; then wait as long as it takes.
                 sink.flush()?;
+                if unflushed_appended_at > 0 {
+                    progress.observer.lag(millis_since(unflushed_appended_at));
+                    unflushed_appended_at = 0;
+                }
                 tokio::select! {
                     next = stream.next() => {
                         progress.observer.received(sink.written());
@@ -136,6 +142,9 @@ pub(super) async fn consume<O: Observer>(
         }
         progress.saw(&book);
         sink.write(&book)?;
+        if book.appended_at_ms > 0 {
+            unflushed_appended_at = book.appended_at_ms;
+        }
         if progress.tell(sink.written()) {
             return Ok(StreamEnd::Stopped);
         }
@@ -191,6 +200,17 @@ impl<'a, O: Observer> Progress<'a, O> {
         }
         self.observer.stop_requested()
     }
+}
+
+/// Milliseconds from `epoch_ms` (a server's clock) to now (this one's); 0
+/// when the clocks disagree the other way.
+fn millis_since(epoch_ms: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    u64::try_from(now)
+        .unwrap_or(u64::MAX)
+        .saturating_sub(epoch_ms)
 }
 
 fn echo(book: &BookView<'_>) {

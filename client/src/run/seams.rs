@@ -90,6 +90,9 @@ pub trait Observer: Sync {
     fn received(&self, books: u64);
     fn attempt_started(&self, server: &str);
     fn attempt_ended(&self, attempt: AttemptRecord);
+    /// A follow's lag: from the commit of the last book written to it being
+    /// in the file (told when the file is flushed, for appended books).
+    fn lag(&self, ms: u64);
     /// Whether a person asked the run to stop.
     fn stop_requested(&self) -> bool;
     /// Completes once a person asks the run to stop.

@@ -154,6 +154,8 @@ impl Observer for Recorder {
 
     fn attempt_started(&self, _server: &str) {}
 
+    fn lag(&self, _ms: u64) {}
+
     fn attempt_ended(&self, attempt: AttemptRecord) {
         self.attempts
             .lock()

@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub outcome: Outcome,
     /// Since the books written last grew (a follow waits for appends).
     pub since_last_book_ms: Option<u64>,
+    /// A follow's last lag, from a book's commit to it being in the file.
+    pub lag_ms: Option<u64>,
 }
 
 impl Snapshot {
@@ -60,6 +62,7 @@ impl Snapshot {
             books_per_sec: record.books_per_sec,
             eta_ms: None,
             since_last_book_ms: None,
+            lag_ms: None,
             elapsed_ms: record.elapsed_ms,
             outcome: record.outcome,
         }
@@ -74,6 +77,8 @@ pub struct Live {
     received: AtomicU64,
     expected: AtomicU64,
     first_book_ms: AtomicU64,
+    /// A follow's last lag in ms ([`NONE`]: none yet).
+    lag_ms: AtomicU64,
     stop: CancellationToken,
     attempts: Mutex<Vec<AttemptRecord>>,
     /// The server of the attempt under way, until it ends.
@@ -106,6 +111,7 @@ impl Live {
             elapsed_ms: 0,
             outcome: Outcome::Running,
             since_last_book_ms: None,
+            lag_ms: None,
         };
         Self {
             id,
@@ -113,6 +119,7 @@ impl Live {
             received: AtomicU64::new(0),
             expected: AtomicU64::new(requested),
             first_book_ms: AtomicU64::new(NONE),
+            lag_ms: AtomicU64::new(NONE),
             stop: CancellationToken::new(),
             attempts: Mutex::new(Vec::new()),
             streaming_from: Mutex::new(None),
@@ -272,6 +279,10 @@ impl Live {
             elapsed_ms: super::record::millis(self.elapsed()),
             outcome: Outcome::Running,
             since_last_book_ms,
+            lag_ms: match self.lag_ms.load(Ordering::Relaxed) {
+                NONE => None,
+                ms => Some(ms),
+            },
         });
     }
 
@@ -312,6 +323,10 @@ impl crate::run::Observer for Live {
 
     fn attempt_ended(&self, attempt: AttemptRecord) {
         Live::attempt_ended(self, attempt);
+    }
+
+    fn lag(&self, ms: u64) {
+        self.lag_ms.store(ms.min(NONE - 1), Ordering::Relaxed);
     }
 
     fn stop_requested(&self) -> bool {

@@ -70,6 +70,7 @@ fn live_follow(record: &RunRecord, snapshot: &Snapshot, from: &str) -> Markup {
             table .live {
                 tr { th { "Rate" } td { span #rate { (thousands(snapshot.books_per_sec as u64)) } " books/s" } }
                 tr { th { "Since the last book" } td #since { (since(snapshot.since_last_book_ms)) } }
+                tr { th { "Lag (commit to file)" } td #lag { (lag(snapshot.lag_ms)) } }
                 tr { th { "Elapsed" } td #elapsed { (format!("{:.1} s", snapshot.elapsed_ms as f64 / 1000.0)) } }
                 tr { th { "File (growing)" } td { code { (record.file) } } }
             }
@@ -79,6 +80,13 @@ fn live_follow(record: &RunRecord, snapshot: &Snapshot, from: &str) -> Markup {
             p { a href="/runs" { "All runs" } }
             script { (PreEscaped(LIVE_SCRIPT.replace("RUN_ID", &id.to_string()))) }
         },
+    )
+}
+
+fn lag(ms: Option<u64>) -> String {
+    ms.map_or_else(
+        || "no appended book yet".to_owned(),
+        |ms| format!("{ms} ms"),
     )
 }
 
@@ -106,6 +114,7 @@ const LIVE_SCRIPT: &str = r#"
     text("rate", number(p.books_per_sec));
     text("eta", p.eta_ms == null ? "–" : (p.eta_ms / 1000).toFixed(1) + " s");
     text("since", p.since_last_book_ms == null ? "no book yet" : (p.since_last_book_ms / 1000).toFixed(1) + " s");
+    text("lag", p.lag_ms == null ? "no appended book yet" : p.lag_ms + " ms");
     text("elapsed", (p.elapsed_ms / 1000).toFixed(1) + " s");
   });
   events.addEventListener("end", () => { events.close(); window.location.reload(); });

@@ -110,6 +110,23 @@ async fn a_follow_answers_at_once_grows_its_file_and_keeps_it_whole_when_stopped
     assert_eq!(grown_to(&growing, 2).await, appended_lines(LOADED, 0..2));
     append(&server, 2, 1, 2..5).await;
     assert_eq!(grown_to(&growing, 5).await, appended_lines(LOADED, 0..5));
+    // The live page tells the lag from the books' commit to the file.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, page) = client.get_html(&format!("/runs/{run_id}")).await;
+        let lag = page
+            .split(r#"id="lag">"#)
+            .nth(1)
+            .and_then(|cell| cell.split('<').next());
+        if lag.is_some_and(|cell| cell.ends_with(" ms")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no lag shown: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let stopped = reqwest::Client::new()
         .post(client.url(&format!("/runs/{run_id}/cancel")))
@@ -211,4 +228,87 @@ async fn a_follow_resumes_on_another_server_when_its_own_goes_away() {
         (0..LOADED + 6).collect::<Vec<_>>(),
         "nothing lost or doubled"
     );
+}
+
+/// A writable server process on `store`: its child, gRPC and REST addresses.
+async fn server_process(store: &TestStore) -> (tokio::process::Child, String, String) {
+    let catalog = store.spec().reveal();
+    let (child, line) = crate::processes::start_with(
+        "server",
+        &[
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--rest-addr",
+            "127.0.0.1:0",
+            "--catalog",
+            &catalog,
+        ],
+        &[
+            ("RUST_LOG", "warn"),
+            ("BOOKSTREAM_WRITE_TOKEN", WRITE_TOKEN),
+        ],
+        std::process::Stdio::null(),
+        bookstream::ready::SERVER_PREFIX,
+    )
+    .await;
+    let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();
+    (child, format!("http://{grpc}"), format!("http://{rest}"))
+}
+
+async fn active_streams(rest: &str) -> u64 {
+    let health: serde_json::Value = reqwest::get(format!("{rest}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["active_streams"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_follow_whose_server_is_killed_mid_append_holds_exactly_the_appended_books() {
+    let store = TestStore::sqlite("1", LOADED).await;
+    let mut servers = [server_process(&store).await, server_process(&store).await];
+    let urls = [servers[0].1.parse().unwrap(), servers[1].1.parse().unwrap()];
+    let client = spawn_client_with(&servers[0].1, move |config| {
+        bookstream_client::ClientConfig {
+            server: urls.to_vec(),
+            ..config
+        }
+    })
+    .await;
+    let (status, body) = client.get_json("/follow?user_id=1&from=earliest").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let growing = Path::new(body["file"].as_str().unwrap()).to_owned();
+    grown_to(&growing, LOADED as usize).await;
+    let on = if active_streams(&servers[0].2).await == 1 {
+        0
+    } else {
+        1
+    };
+    let other = 1 - on;
+    let producer = TestServer::attach(
+        servers[other]
+            .1
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap(),
+        servers[other]
+            .2
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap(),
+    );
+    append(&producer, 1, 1, 0..100).await;
+    grown_to(&growing, (LOADED + 100) as usize).await;
+    // Killed while books keep coming through the other server.
+    servers[on].0.start_kill().unwrap();
+    servers[on].0.wait().await.unwrap();
+    for sequence in 2..=10 {
+        let first = (sequence - 1) * 100;
+        append(&producer, sequence, 1, first..first + 100).await;
+    }
+    let lines = grown_to(&growing, (LOADED + 1_000) as usize).await;
+    assert_eq!(lines.len() as u64, LOADED + 1_000, "nothing doubled");
+    assert_eq!(lines[LOADED as usize..], appended_lines(LOADED, 0..1_000));
 }

@@ -50,7 +50,9 @@ const LOCK_LIST_SQL: &str = "
 macro_rules! write_batch_sql {
     ($remember:literal) => {
         concat!(
-            "WITH new AS (
+            "WITH stamp AS (
+                SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms
+            ), new AS (
                 SELECT nextval('book_ids') AS book_id, t.*
                 FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::real[])
                      WITH ORDINALITY AS t(title, author, isbn13, year, genre, score, n)
@@ -58,16 +60,16 @@ macro_rules! write_batch_sql {
                 INSERT INTO books (book_id, title, author, isbn13, year, genre)
                 SELECT book_id, title, author, isbn13, year, genre FROM new
             ), ranks_written AS (
-                INSERT INTO recommendations (user_id, rank, book_id, score)
-                SELECT $1, $8 + n - 1, book_id, score FROM new
+                INSERT INTO recommendations (user_id, rank, book_id, score, appended_at_ms)
+                SELECT $1, $8 + n - 1, book_id, score, stamp.ms FROM new, stamp
             ), list_grown AS (
                 UPDATE recommendation_lists SET length = length + $9, loaded_at = now()
                 WHERE user_id = $1
             ), time_kept AS (
                 -- The NOTIFY is delivered at commit, to every server listening.
                 INSERT INTO list_appends (user_id, first_rank, books, committed_at_ms)
-                SELECT $1, $8, $9, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-                FROM (SELECT pg_notify('bookstream_appends', $1::text || ' ' || ($8 + $9)::text)) AS notified
+                SELECT $1, $8, $9, stamp.ms
+                FROM stamp, (SELECT pg_notify('bookstream_appends', $1::text || ' ' || ($8 + $9)::text)) AS notified
             )",
             $remember
         )

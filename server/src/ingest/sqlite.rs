@@ -178,6 +178,8 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
         return Ok(ack);
     }
 
+    // One commit time for the batch: its books and its row in list_appends.
+    let now = now_ms();
     let length: i64 = transaction
         .query_row(
             "SELECT length FROM recommendation_lists WHERE user_id = ?1",
@@ -191,7 +193,8 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
             "INSERT INTO books (title, author, isbn13, year, genre) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut insert_rank = transaction.prepare_cached(
-            "INSERT INTO recommendations (user_id, rank, book_id, score) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO recommendations (user_id, rank, book_id, score, appended_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (offset, book) in (0i64..).zip(&batch.books) {
             let book_id = insert_book.insert(params![
@@ -201,7 +204,7 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
                 book.year,
                 book.genre
             ])?;
-            insert_rank.execute(params![user_id, length + offset, book_id, book.score])?;
+            insert_rank.execute(params![user_id, length + offset, book_id, book.score, now])?;
         }
     }
     let books = i64::try_from(batch.books.len()).unwrap_or(i64::MAX);
@@ -214,7 +217,7 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
     transaction.execute(
         "INSERT INTO list_appends (user_id, first_rank, books, committed_at_ms)
          VALUES (?1, ?2, ?3, ?4)",
-        params![user_id, length, books, now_ms()],
+        params![user_id, length, books, now],
     )?;
     match &batch.origin {
         Origin::Producer { id, sequence } => {

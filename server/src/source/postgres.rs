@@ -2,7 +2,13 @@
 //! The pool connects lazily: a server whose database is down still starts,
 //! reports itself not serving, and serves as soon as the database is back.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bookstream::book::{BookPage, BookView};
 use deadpool_postgres::{
@@ -19,7 +25,14 @@ use super::{
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
 const PAGE_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
+    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+    WHERE r.user_id = $1 AND r.rank >= $2
+    ORDER BY r.rank
+    LIMIT $3";
+/// The same, in a store from before migration V3: no append times.
+const PAGE_BEFORE_V3_SQL: &str = "
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL::bigint
     FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
     WHERE r.user_id = $1 AND r.rank >= $2
     ORDER BY r.rank
@@ -84,6 +97,8 @@ pub struct PostgresStore {
 struct Inner {
     pool: Pool,
     name: String,
+    /// The store has no append times (migrated only to V1 or V2).
+    before_v3: AtomicBool,
 }
 
 impl PostgresStore {
@@ -109,6 +124,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 name: url.redacted().to_owned(),
+                before_v3: AtomicBool::new(false),
             }),
         }
     }
@@ -262,7 +278,24 @@ impl PostgresStore {
         limit: i64,
     ) -> Result<BookPage, SourceError> {
         let fail = |error: tokio_postgres::Error| self.error(error);
-        let statement = client.prepare_cached(PAGE_SQL).await.map_err(fail)?;
+        // A store from before V3 is known after its first page: no failed
+        // prepare per page after that.
+        let before_v3 = self.inner.before_v3.load(Ordering::Relaxed);
+        let statement = match client
+            .prepare_cached(if before_v3 {
+                PAGE_BEFORE_V3_SQL
+            } else {
+                PAGE_SQL
+            })
+            .await
+        {
+            Err(error) if error.code() == Some(&SqlState::UNDEFINED_COLUMN) => {
+                self.inner.before_v3.store(true, Ordering::Relaxed);
+                client.prepare_cached(PAGE_BEFORE_V3_SQL).await
+            }
+            prepared => prepared,
+        }
+        .map_err(fail)?;
         let parameters: [&(dyn ToSql + Sync); 3] = [&user_id, &from, &limit];
         let rows = client
             .query_raw(&statement, parameters)
@@ -281,6 +314,11 @@ impl PostgresStore {
                 year: u32::try_from(year).unwrap_or(0),
                 genre: row.try_get(5).map_err(fail)?,
                 score: row.try_get(6).map_err(fail)?,
+                appended_at_ms: row
+                    .try_get::<_, Option<i64>>(7)
+                    .map_err(fail)?
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .unwrap_or(0),
             };
             page.push(book)
                 .map_err(|error| SourceError::failed(self.name(), error))?;

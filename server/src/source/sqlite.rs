@@ -21,7 +21,14 @@ use super::{
 /// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
 /// what page 1 does.
 const PAGE_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
+    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+    WHERE r.user_id = ?1 AND r.rank >= ?2
+    ORDER BY r.rank
+    LIMIT ?3";
+/// The same, in a store from before migration V3: no append times.
+const PAGE_BEFORE_V3_SQL: &str = "
+    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL
     FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
     WHERE r.user_id = ?1 AND r.rank >= ?2
     ORDER BY r.rank
@@ -229,7 +236,13 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<BookPage, SourceError> {
         let fail = |error: rusqlite::Error| self.error(error);
-        let mut statement = connection.prepare_cached(PAGE_SQL).map_err(fail)?;
+        let mut statement = match connection.prepare_cached(PAGE_SQL) {
+            Err(error) if is_missing(&error, "no such column") => {
+                connection.prepare_cached(PAGE_BEFORE_V3_SQL)
+            }
+            prepared => prepared,
+        }
+        .map_err(fail)?;
         let mut rows = statement
             .query(params![user_id, from, limit])
             .map_err(fail)?;
@@ -258,6 +271,11 @@ impl SqliteStore {
                 year: u32::try_from(row.get::<_, i64>(4).map_err(fail)?).unwrap_or(0),
                 genre: text(5).map_err(fail)?,
                 score: row.get::<_, f64>(6).map_err(fail)? as f32,
+                appended_at_ms: row
+                    .get::<_, Option<i64>>(7)
+                    .map_err(fail)?
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .unwrap_or(0),
             };
             page.push(book)
                 .map_err(|error| SourceError::failed(self.name(), error))?;

@@ -399,6 +399,7 @@ async fn a_store_loaded_before_the_write_side_serves_and_is_migrated_for_writes(
         .execute_batch(
             "DROP TABLE producers; DROP TABLE appends; DROP TABLE idempotency_keys;
              DROP TABLE list_appends; ALTER TABLE recommendation_lists DROP COLUMN first_rank;
+             ALTER TABLE recommendations DROP COLUMN appended_at_ms;
              DELETE FROM refinery_schema_history WHERE version IN (2, 3);",
         )
         .unwrap();

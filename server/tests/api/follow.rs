@@ -97,6 +97,20 @@ async fn a_follow_sends_the_list_then_each_appended_book_in_order(store: TestSto
     let (_, status) = append(&server, vec![batch("f", 1, 1, 0..3)], WRITE_TOKEN).await;
     assert!(status.is_none(), "{status:?}");
     assert_eq!(next_books(&mut stream, LOADED, 3).await, appended(0..3));
+    // Appended books carry their commit time; loaded ones none.
+    let listed = crate::support::collect(server.stream(request(1, LOADED + 3)).await).await;
+    assert!(
+        listed[..LOADED as usize]
+            .iter()
+            .all(|book| book.appended_at_ms == 0)
+    );
+    let now = now_ms();
+    assert!(
+        listed[LOADED as usize..]
+            .iter()
+            .all(|book| (now - 60_000..=now).contains(&book.appended_at_ms)),
+        "{listed:?}"
+    );
     // Another user's books are not this follow's.
     append(
         &server,
@@ -268,6 +282,44 @@ async fn retention_removes_old_books_and_names_the_earliest_kept(store: TestStor
     assert_eq!(body["earliest_rank"], earliest);
 }
 
+async fn retention_by_age_keeps_what_was_appended_since_the_cut(store: TestStore) {
+    use bookstream_server::{
+        follow::{
+            Wakeups,
+            retention::{Cut, pass},
+        },
+        ingest::Appender,
+    };
+    let server = writable(&store).await;
+    append(&server, vec![batch("age", 1, 1, 0..3)], WRITE_TOKEN).await;
+    let between = now_ms() + 1;
+    // The clock moves past the cut before the second batch commits.
+    while now_ms() <= between {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    append(&server, vec![batch("age", 2, 1, 3..5)], WRITE_TOKEN).await;
+    // One pass, as the background task runs it, with the cut between the batches.
+    let appender = Appender::open(&store.spec(), 10, None, Wakeups::default()).unwrap();
+    let cut = Cut {
+        keep_books: None,
+        appended_since_ms: Some(between as i64),
+    };
+    // User 1's loaded books go with its first batch; user 2 was never
+    // appended to, so its loaded books carry no time and stay.
+    assert_eq!(pass(&appender, cut).await.unwrap(), (1, LOADED + 3));
+    assert_eq!(
+        pass(&appender, cut).await.unwrap(),
+        (0, 0),
+        "a second pass finds nothing"
+    );
+    let gone = server.refusal(request(1, 100)).await;
+    assert_eq!(gone.code(), Code::OutOfRange, "{gone:?}");
+    let mut stream = open(&server, follow(1, StartFrom::Earliest, 2)).await;
+    assert_eq!(next_books(&mut stream, LOADED + 3, 2).await, appended(3..5));
+    let kept = crate::support::collect(server.stream(request(2, 100)).await).await;
+    assert_eq!(kept.len() as u64, LOADED);
+}
+
 async fn a_shutdown_ends_a_waiting_follow_with_unavailable(store: TestStore) {
     let mut server = writable(&store).await;
     let mut stream = open(&server, follow(1, StartFrom::Latest, 0)).await;
@@ -322,6 +374,7 @@ for_each_store!(
     from_a_time_the_first_book_appended_at_or_after_it_comes_first,
     seeks_that_make_no_sense_are_refused_with_the_reason,
     retention_removes_old_books_and_names_the_earliest_kept,
+    retention_by_age_keeps_what_was_appended_since_the_cut,
     a_shutdown_ends_a_waiting_follow_with_unavailable,
     the_rest_twin_follows_as_ndjson,
 );
@@ -348,4 +401,34 @@ async fn the_generated_lists_never_grow_so_a_follow_ends_as_a_stream_does() {
         assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
         assert!(refused.message().contains("generated catalog"));
     }
+}
+
+#[tokio::test]
+async fn a_postgres_store_from_before_v3_is_read_as_before() {
+    let Some(store) = TestStore::postgres("1", LOADED).await else {
+        return;
+    };
+    // As an older server left it: no retention bounds, no append times.
+    store
+        .database()
+        .connect()
+        .await
+        .batch_execute(
+            "ALTER TABLE recommendations DROP COLUMN appended_at_ms;
+             ALTER TABLE recommendation_lists DROP COLUMN first_rank;
+             DROP TABLE list_appends;
+             DELETE FROM refinery_schema_history WHERE version = 3;",
+        )
+        .await
+        .unwrap();
+    let server = store.serve().await;
+    for _ in 0..2 {
+        let books = crate::support::collect(server.stream(request(1, 100)).await).await;
+        assert_eq!(books.len() as u64, LOADED);
+    }
+    let from_now = RecommendationRequest {
+        start_time_ms: now_ms(),
+        ..follow(1, StartFrom::Time, 0)
+    };
+    assert_eq!(start_rank(&server, from_now).await, LOADED);
 }

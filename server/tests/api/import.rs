@@ -54,6 +54,8 @@ fn expected(user: u64) -> Vec<BookRecommendation> {
             year: 1900 + i as u32,
             genre: "Fantasy".to_owned(),
             score: ((100 - i) as f32) / 100.0,
+            // Loaded, not appended: no append time.
+            appended_at_ms: 0,
         })
         .collect()
 }

@@ -16,3 +16,7 @@ CREATE TABLE list_appends (
     PRIMARY KEY (user_id, first_rank)
 ) WITHOUT ROWID;
 CREATE INDEX list_appends_by_time ON list_appends (user_id, committed_at_ms);
+
+-- When an append committed each book (ms since the Unix epoch): sent with
+-- the book, so that a follower knows its lag. NULL for loaded books.
+ALTER TABLE recommendations ADD COLUMN appended_at_ms INTEGER;
