@@ -5,6 +5,7 @@ pub mod book;
 pub mod catalog;
 pub mod codec;
 pub mod display;
+pub mod keepalive;
 pub mod listener;
 pub mod memory;
 pub mod ready;

@@ -166,16 +166,8 @@ pub struct ClientConfig {
           value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Send an HTTP/2 ping to a server after this long without traffic, so
-    /// that an idle follow stays open through proxies.
-    #[arg(long, env = "BOOKSTREAM_KEEPALIVE_INTERVAL", default_value = "20s",
-          value_parser = humantime::parse_duration)]
-    pub keepalive_interval: Duration,
-
-    /// A ping unanswered this long means the server is gone: the run resumes elsewhere.
-    #[arg(long, env = "BOOKSTREAM_KEEPALIVE_TIMEOUT", default_value = "10s",
-          value_parser = humantime::parse_duration)]
-    pub keepalive_timeout: Duration,
+    #[command(flatten)]
+    pub keepalive: bookstream::keepalive::KeepaliveArgs,
 }
 
 impl ClientConfig {

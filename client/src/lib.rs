@@ -89,8 +89,7 @@ impl Client {
             &config.server,
             upstream::Timeouts {
                 connect: config.connect_timeout,
-                keepalive_interval: config.keepalive_interval,
-                keepalive_timeout: config.keepalive_timeout,
+                keepalive: config.keepalive,
             },
             config.token.as_deref(),
             ca.as_deref(),

@@ -213,8 +213,8 @@ impl Server {
         );
         // Idle follows stay open through proxies, and a dead caller is noticed.
         let mut builder = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(follow.keepalive_interval))
-            .http2_keepalive_timeout(Some(follow.keepalive_timeout));
+            .http2_keepalive_interval(Some(follow.keepalive.keepalive_interval))
+            .http2_keepalive_timeout(Some(follow.keepalive.keepalive_timeout));
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }

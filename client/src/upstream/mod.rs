@@ -38,11 +38,7 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub connect: Duration,
-    /// An HTTP/2 ping after this long without traffic, even with no call in
-    /// flight: an idle follow stays open through proxies.
-    pub keepalive_interval: Duration,
-    /// A ping unanswered this long: the server is gone, the follow resumes elsewhere.
-    pub keepalive_timeout: Duration,
+    pub keepalive: bookstream::keepalive::KeepaliveArgs,
 }
 
 /// The recommendation servers; cheap to clone.

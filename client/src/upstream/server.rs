@@ -66,8 +66,8 @@ impl Dialer {
         }
         let channel = endpoint
             .connect_timeout(self.timeouts.connect)
-            .http2_keep_alive_interval(self.timeouts.keepalive_interval)
-            .keep_alive_timeout(self.timeouts.keepalive_timeout)
+            .http2_keep_alive_interval(self.timeouts.keepalive.keepalive_interval)
+            .keep_alive_timeout(self.timeouts.keepalive.keepalive_timeout)
             .keep_alive_while_idle(true)
             .tcp_nodelay(true)
             .connect_lazy();

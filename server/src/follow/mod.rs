@@ -31,16 +31,8 @@ use crate::source::SourceError;
 /// How follows are kept alive and woken, and how long lists keep their books.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FollowArgs {
-    /// Send an HTTP/2 ping on a connection idle this long, so that an idle
-    /// follow stays open through proxies and a dead caller is noticed.
-    #[arg(long, env = "BOOKSTREAM_KEEPALIVE_INTERVAL", default_value = "20s",
-          value_parser = humantime::parse_duration)]
-    pub keepalive_interval: Duration,
-
-    /// Close a connection whose ping is not answered within this long.
-    #[arg(long, env = "BOOKSTREAM_KEEPALIVE_TIMEOUT", default_value = "10s",
-          value_parser = humantime::parse_duration)]
-    pub keepalive_timeout: Duration,
+    #[command(flatten)]
+    pub keepalive: bookstream::keepalive::KeepaliveArgs,
 
     /// How often an SQLite store is checked for books appended by another
     /// process (PRAGMA data_version), while anyone follows; this server's

@@ -30,14 +30,20 @@ pub fn spawn(url: &PostgresUrl, store: Arc<dyn Store>, wakeups: Wakeups) -> Join
         .connect_timeout(CONNECT_TIMEOUT);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
+        // Said once per outage, not at every attempt to listen again.
+        let mut said = false;
         loop {
-            match listen(&config, &*store, &wakeups).await {
+            match listen(&config, &*store, &wakeups, &mut said).await {
                 Ok(()) => backoff = Duration::from_millis(100),
-                Err(error) => {
+                Err(error) if !said => {
+                    said = true;
                     tracing::warn!(
                         error = &error as &dyn std::error::Error,
                         "the connection that hears appends is lost; followers wait until it is back"
                     );
+                }
+                Err(error) => {
+                    tracing::debug!(error = &error as &dyn std::error::Error, "listening again");
                 }
             }
             tokio::time::sleep(backoff).await;
@@ -52,6 +58,7 @@ async fn listen(
     config: &tokio_postgres::Config,
     store: &dyn Store,
     wakeups: &Wakeups,
+    said: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let heard = wakeups.clone();
@@ -71,7 +78,9 @@ async fn listen(
         Ok::<_, tokio_postgres::Error>(())
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    tracing::debug!("listening for appends");
+    if std::mem::take(said) {
+        tracing::info!("listening for appends again");
+    }
     catch_up(store, wakeups).await;
     let ended = driver.await;
     drop(client);
