@@ -299,13 +299,27 @@ pub fn lags(acked: &HashMap<u64, Instant>, seen: &[HashMap<u64, Instant>]) -> an
     Ok(Lags::new(lags))
 }
 
+/// Idle follows: the instants each got each book; they end when dropped.
+pub struct IdleFollowers {
+    pub arrivals: Vec<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for IdleFollowers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// `count` idle follows of user 1 from the latest book, straight over gRPC
 /// on `connections` connections; each reports the instant it got each book.
 pub async fn idle_followers(
     server_url: &str,
     count: usize,
     connections: usize,
-) -> anyhow::Result<Vec<tokio::sync::mpsc::UnboundedReceiver<Instant>>> {
+) -> anyhow::Result<IdleFollowers> {
     let mut channels = Vec::new();
     for _ in 0..connections.max(1) {
         channels.push(
@@ -315,6 +329,7 @@ pub async fn idle_followers(
         );
     }
     let mut arrivals = Vec::with_capacity(count);
+    let mut tasks = Vec::with_capacity(count);
     for index in 0..count {
         let mut client = RecommendationsClient::new(channels[index % channels.len()].clone());
         let request = RecommendationRequest {
@@ -325,16 +340,16 @@ pub async fn idle_followers(
         };
         let mut stream = client.recommend(request).await?.into_inner();
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Ok(Some(_)) = stream.message().await {
                 if sender.send(Instant::now()).is_err() {
                     break;
                 }
             }
-        });
+        }));
         arrivals.push(receiver);
     }
-    Ok(arrivals)
+    Ok(IdleFollowers { arrivals, tasks })
 }
 
 /// One follow of user 1 from the latest book over gRPC that reads no faster

@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         }
         if opts.idle > 0 {
             let before = rss_kib(server.pid()?)?;
-            let mut arrivals = idle_followers(&grpc_url, opts.idle, 10).await?;
+            let mut idle = idle_followers(&grpc_url, opts.idle, 10).await?;
             await_streams(&http, &rest_url, opts.idle as u64).await?;
             let rss = rss_kib(server.pid()?)?;
             let appends = 20;
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
             let acked =
                 produce(&grpc_url, &producer, appends, 1, Duration::from_millis(100)).await?;
             let mut delays = Vec::new();
-            for receiver in &mut arrivals {
+            for receiver in &mut idle.arrivals {
                 for sequence in 1..=appends {
                     let at = receiver
                         .recv()
@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             idle_rows.push((catalog.to_string(), before, rss, Lags::new(delays)));
-            drop(arrivals);
+            drop(idle);
             await_streams_below(&http, &rest_url, 1).await?;
         }
         if opts.slow_books > 0 {
