@@ -9,6 +9,7 @@ pub mod keepalive;
 pub mod listener;
 pub mod memory;
 pub mod ready;
+pub mod seek;
 pub mod shutdown;
 pub mod telemetry;
 pub mod wire;

@@ -55,14 +55,7 @@ pub fn parse_user_id(raw: Option<&str>) -> Result<u64, InputError> {
 
 /// A follow's `time=`: an RFC 3339 time or ms since the Unix epoch, in ms.
 pub fn parse_time_ms(raw: &str) -> Result<u64, InputError> {
-    if let Ok(ms) = raw.parse::<u64>() {
-        return Ok(ms);
-    }
-    humantime::parse_rfc3339_weak(raw)
-        .ok()
-        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|since| u64::try_from(since.as_millis()).ok())
-        .ok_or_else(|| InputError::BadTime(shorten(raw)))
+    bookstream::seek::parse_time_ms(raw).ok_or_else(|| InputError::BadTime(shorten(raw)))
 }
 
 /// Echoing a 100 KB path back in full helps nobody.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod one_shot;
 pub mod pipeline;
 pub mod rest;
+mod running;
 pub mod shutdown;
 pub mod source;
 pub mod streams;
@@ -37,6 +38,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::ServerConfig;
 use grpc::RecommendationService;
+pub use running::RunningServer;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -306,65 +308,6 @@ fn connection_limits(config: &ServerConfig) -> ConnectionLimits {
         2,
         RESERVED_DESCRIPTORS + u64::from(config.pool_size),
     )
-}
-
-/// A server serving on its own task, the way tests and embedders run one.
-/// It shuts down as it would on SIGTERM when asked to or when dropped.
-#[derive(Debug)]
-pub struct RunningServer {
-    grpc_addr: SocketAddr,
-    rest_addr: SocketAddr,
-    stop: CancellationToken,
-}
-
-impl Server {
-    /// Serves on a new task until the returned handle shuts it down or is dropped.
-    pub fn spawn(self) -> RunningServer {
-        let (grpc_addr, rest_addr) = (self.grpc_addr(), self.rest_addr());
-        let stop = CancellationToken::new();
-        let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            if let Err(error) = self.serve(shutdown).await {
-                tracing::error!("the server stopped: {error}");
-            }
-        });
-        RunningServer {
-            grpc_addr,
-            rest_addr,
-            stop,
-        }
-    }
-}
-
-impl RunningServer {
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
-    }
-
-    pub fn rest_addr(&self) -> SocketAddr {
-        self.rest_addr
-    }
-
-    /// Starts the shutdown: no new requests; streams get the shutdown grace.
-    pub fn shut_down(&self) {
-        self.stop.cancel();
-    }
-
-    /// The gRPC URL a client is given (`--server`).
-    pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc_addr)
-    }
-
-    /// The REST URL of `path_and_query` (`/health`, `/recommendations?…`).
-    pub fn rest_url(&self, path_and_query: &str) -> String {
-        format!("http://{}{path_and_query}", self.rest_addr)
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 async fn read_tls_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServeError> {

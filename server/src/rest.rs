@@ -16,20 +16,21 @@ use axum::{
     routing::get,
 };
 use bookstream::{
-    COUNT_HEADER, FOLLOW_HEADER, START_RANK_HEADER, StartFrom,
+    COUNT_HEADER, FOLLOW_HEADER, START_RANK_HEADER,
     catalog::BookBuf,
     telemetry::{self, HeaderSource},
 };
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 use tracing::{Instrument, Span, field::Empty};
 
 mod append;
 mod ndjson;
+mod query;
 
 pub use ndjson::{NdjsonChunks, NdjsonError};
+use query::RecommendationQuery;
 
 use crate::{
     auth::{self, TokenCheck, WriteAccess},
@@ -37,7 +38,7 @@ use crate::{
     ingest::Appender,
     limits::LimitError,
     metrics::{self, Metrics, ServerMetrics},
-    pipeline::{Ask, Pipeline, Refusal},
+    pipeline::{Pipeline, Refusal},
     source::{Announced, BookStream, Books, SourceError},
     streams::Supervised,
     work,
@@ -162,74 +163,6 @@ async fn health_check(State(state): State<RestState>) -> Response {
         )
             .into_response(),
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct RecommendationQuery {
-    /// Absent means user 0, as an unset field does in the gRPC request.
-    #[serde(default)]
-    user_id: u64,
-    /// Needed, except by a follow (absent: no limit).
-    max_results: Option<u64>,
-    /// The resume point, as in the gRPC request: the first id to send.
-    #[serde(default)]
-    start_at: u64,
-    /// Stay for books appended later (the stream route only).
-    #[serde(default)]
-    follow: bool,
-    /// Where to start: `rank` (start_at, the default), `earliest`, `latest` or `time`.
-    #[serde(default)]
-    from: Seek,
-    /// With `from=time`: RFC 3339 (`2026-11-29T07:00:00Z`) or ms since the Unix epoch.
-    time: Option<String>,
-}
-
-/// The REST spelling of `StartFrom`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Seek {
-    #[default]
-    Rank,
-    Earliest,
-    Latest,
-    Time,
-}
-
-impl RecommendationQuery {
-    fn ask(&self) -> Result<Ask, ApiError> {
-        let start_time_ms = match &self.time {
-            None => 0,
-            Some(time) => parse_time_ms(time).ok_or_else(|| {
-                ApiError::BadTime(format!(
-                    "time {time:?} is neither an RFC 3339 time (2026-11-29T07:00:00Z) nor \
-                     milliseconds since the Unix epoch"
-                ))
-            })?,
-        };
-        Ok(Ask {
-            user_id: self.user_id,
-            max_results: self.max_results.unwrap_or(0),
-            start_at: self.start_at,
-            follow: self.follow,
-            start_from: match self.from {
-                Seek::Rank => StartFrom::Rank,
-                Seek::Earliest => StartFrom::Earliest,
-                Seek::Latest => StartFrom::Latest,
-                Seek::Time => StartFrom::Time,
-            },
-            start_time_ms,
-        })
-    }
-}
-
-/// An RFC 3339 time or a count of ms since the Unix epoch, in ms.
-fn parse_time_ms(time: &str) -> Option<u64> {
-    if let Ok(ms) = time.parse::<u64>() {
-        return Some(ms);
-    }
-    let at = humantime::parse_rfc3339_weak(time).ok()?;
-    let since = at.duration_since(std::time::UNIX_EPOCH).ok()?;
-    u64::try_from(since.as_millis()).ok()
 }
 
 async fn recommendations(

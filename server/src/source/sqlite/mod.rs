@@ -13,6 +13,11 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+mod describe;
+
+pub(crate) use describe::describe;
+use describe::is_missing;
+
 use super::{
     ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, select::Bounds, stored,
     stream::PageReader,
@@ -384,25 +389,4 @@ fn read_only_flags() -> OpenFlags {
 
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(path, read_only_flags())
-}
-
-/// Whether `error` says a table or column is missing (`what`: "no such
-/// table", "no such column"): a store from before a migration.
-fn is_missing(error: &rusqlite::Error, what: &str) -> bool {
-    match error {
-        rusqlite::Error::SqliteFailure(_, Some(message))
-        | rusqlite::Error::SqlInputError { msg: message, .. } => message.starts_with(what),
-        _ => false,
-    }
-}
-
-/// SQLite's own words for a failure, without the Rust wrapper's.
-pub(crate) fn describe(error: &rusqlite::Error) -> String {
-    match error {
-        rusqlite::Error::SqliteFailure(failure, Some(message)) => {
-            format!("{message} ({:?})", failure.code)
-        }
-        rusqlite::Error::SqliteFailure(failure, None) => failure.to_string(),
-        other => other.to_string(),
-    }
 }
