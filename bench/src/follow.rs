@@ -45,14 +45,6 @@ impl Lags {
         let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
         self.0[rank - 1]
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A server with writes on, on `catalog`.

@@ -239,12 +239,16 @@ impl PagedBooks {
             return;
         }
         let limit = self.page_size.min(stop - self.next_read);
-        let read = self.reader.read_page(self.user_id, self.next_read, limit);
+        let from = self.next_read;
         self.next_read += limit;
         self.asked = limit;
+        let (reader, user_id) = (self.reader.clone(), self.user_id);
         let timer = self.read_seconds.clone();
         // Spawned, so the read runs while the current page is being sent.
+        // Nothing is read or allocated here when another follower's read is
+        // shared instead.
         let spawn = move || {
+            let read = reader.read_page(user_id, from, limit);
             tokio::spawn(async move {
                 let started = Instant::now();
                 let page = read.await;
@@ -257,19 +261,15 @@ impl PagedBooks {
         let shared = self.follow.as_ref().and_then(|f| f.subscription.as_ref());
         self.pending = Some(match shared {
             Some(subscription) => {
-                let store = self.reader.store().to_owned();
-                Pending::Shared(subscription.shared_read(
-                    self.next_read - limit,
-                    limit,
-                    move || {
-                        spawn()
-                            .map(move |joined| match joined {
-                                Ok(page) => page.map(Arc::new),
-                                Err(join_error) => Err(stopped_reader(&store, join_error)),
-                            })
-                            .boxed()
-                    },
-                ))
+                let reader = self.reader.clone();
+                Pending::Shared(subscription.shared_read(from, limit, move || {
+                    spawn()
+                        .map(move |joined| match joined {
+                            Ok(page) => page.map(Arc::new),
+                            Err(join_error) => Err(stopped_reader(reader.store(), join_error)),
+                        })
+                        .boxed()
+                }))
             }
             None => Pending::Own(spawn()),
         });
