@@ -17,13 +17,18 @@ use std::{
 
 use bookstream::book::{BookPage, OutgoingBook};
 use futures::{FutureExt, Stream, future::BoxFuture};
-use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::task::JoinHandle;
+
+mod follow;
+
+pub use follow::FollowMetrics;
+use follow::Following;
 
 use super::SourceError;
 use crate::{
     answer_log::{AnswerLog, Ended},
-    follow::{Closed, Grown, SharedPage, Subscription},
+    follow::{Closed, SharedPage, Subscription},
 };
 
 /// Reads pages of one store by keyset.
@@ -152,24 +157,6 @@ enum Pending {
     Own(JoinHandle<Result<BookPage, SourceError>>),
     /// A read of a list's newest books, shared by the followers caught up on it.
     Shared(SharedPage),
-}
-
-/// What a follow adds: the wake-up it waits on, and what it counts.
-struct Following {
-    subscription: Option<Subscription>,
-    waiting: Option<BoxFuture<'static, (Subscription, Result<Grown, Closed>)>>,
-    /// When this server learnt of the books now being read, until the first is sent.
-    woken_at: Option<Instant>,
-    metrics: Option<FollowMetrics>,
-}
-
-/// The follow metrics a stream updates, once per page.
-#[derive(Debug, Clone)]
-pub struct FollowMetrics {
-    /// Books sent to followers after they were appended (`bookstream_follow_books`).
-    pub delivered: Counter,
-    /// From this server learning of a commit to its first book being sent.
-    pub lag: Histogram,
 }
 
 impl PagedBooks {
@@ -311,34 +298,6 @@ impl PagedBooks {
         }
         self.expected = first + got;
         Ok(())
-    }
-
-    /// A follow with nothing left to read: waits for the list to grow.
-    /// `None` when this stream does not follow.
-    fn poll_grown(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Grown, Closed>>> {
-        let Some(follow) = &mut self.follow else {
-            return Poll::Ready(None);
-        };
-        if follow.waiting.is_none() {
-            let Some(mut subscription) = follow.subscription.take() else {
-                return Poll::Ready(Some(Err(Closed)));
-            };
-            let beyond = self.known;
-            follow.waiting = Some(Box::pin(async move {
-                let grown = subscription.grown(beyond).await;
-                (subscription, grown)
-            }));
-        }
-        let Some(waiting) = follow.waiting.as_mut() else {
-            return Poll::Ready(Some(Err(Closed)));
-        };
-        let (subscription, grown) = ready!(waiting.as_mut().poll(cx));
-        follow.waiting = None;
-        follow.subscription = Some(subscription);
-        if let Ok(grown) = &grown {
-            follow.woken_at = Some(grown.at);
-        }
-        Poll::Ready(Some(grown))
     }
 }
 
