@@ -43,9 +43,9 @@ pub async fn export_time(catalog: &CatalogSpec, books: u64) -> Option<Duration> 
         return None;
     }
     let copy = format!(
-        "\\copy (SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score \
-         FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id \
-         WHERE r.user_id = {USER_ID} AND r.rank < {books} ORDER BY r.rank) TO '/dev/null'"
+        "\\copy (SELECT rank, title, author, isbn13, year, genre, score \
+         FROM recommendations WHERE user_id = {USER_ID} AND rank < {books} ORDER BY rank) \
+         TO '/dev/null'"
     );
     let started = Instant::now();
     let status = Command::new("psql")

@@ -40,28 +40,25 @@ const LOCK_LIST_SQL: &str = "
     ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
     RETURNING length";
 
-/// The batch in one statement: ids from the shared sequence, the books,
-/// their places from rank `$8` on, the list's new length (`$9` more), its
-/// commit time and the NOTIFY that wakes followers, and
-/// what a resend will be answered with (`$10`, `$11`: the producer and its
-/// sequence, or the idempotency key and 0). One statement measured faster
-/// than two binary COPYs per batch (85,000 against 64,000 books/s in
-/// batches of 1,000), which pay more round trips than they save.
+/// The batch in one statement: the books in their places from rank `$8`
+/// on, the list's new length (`$9` more), its commit time and the NOTIFY
+/// that wakes followers, and what a resend will be answered with (`$10`,
+/// `$11`: the producer and its sequence, or the idempotency key and 0). One
+/// statement measured faster than binary COPYs per batch (85,000 against
+/// 64,000 books/s in batches of 1,000, when books had a table of their
+/// own), which pay more round trips than they save.
 macro_rules! write_batch_sql {
     ($remember:literal) => {
         concat!(
             "WITH stamp AS (
                 SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms
-            ), new AS (
-                SELECT nextval('book_ids') AS book_id, t.*
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::real[])
-                     WITH ORDINALITY AS t(title, author, isbn13, year, genre, score, n)
-            ), books_written AS (
-                INSERT INTO books (book_id, title, author, isbn13, year, genre)
-                SELECT book_id, title, author, isbn13, year, genre FROM new
             ), ranks_written AS (
-                INSERT INTO recommendations (user_id, rank, book_id, score, appended_at_ms)
-                SELECT $1, $8 + n - 1, book_id, score, stamp.ms FROM new, stamp
+                INSERT INTO recommendations
+                    (user_id, rank, score, year, appended_at_ms, title, author, isbn13, genre)
+                SELECT $1, $8 + t.n - 1, t.score, t.year, stamp.ms, t.title, t.author, t.isbn13, t.genre
+                FROM stamp,
+                     unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::real[])
+                     WITH ORDINALITY AS t(title, author, isbn13, year, genre, score, n)
             ), list_grown AS (
                 UPDATE recommendation_lists SET length = length + $9, loaded_at = now()
                 WHERE user_id = $1

@@ -189,22 +189,23 @@ fn commit(connection: &mut Connection, batch: &Batch) -> Result<Ack, Refused> {
         .optional()?
         .unwrap_or(0);
     {
-        let mut insert_book = transaction.prepare_cached(
-            "INSERT INTO books (title, author, isbn13, year, genre) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
         let mut insert_rank = transaction.prepare_cached(
-            "INSERT INTO recommendations (user_id, rank, book_id, score, appended_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO recommendations
+                 (user_id, rank, score, year, appended_at_ms, title, author, isbn13, genre)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for (offset, book) in (0i64..).zip(&batch.books) {
-            let book_id = insert_book.insert(params![
+            insert_rank.execute(params![
+                user_id,
+                length + offset,
+                book.score,
+                book.year,
+                now,
                 book.title,
                 book.author,
                 book.isbn13,
-                book.year,
                 book.genre
             ])?;
-            insert_rank.execute(params![user_id, length + offset, book_id, book.score, now])?;
         }
     }
     let books = i64::try_from(batch.books.len()).unwrap_or(i64::MAX);

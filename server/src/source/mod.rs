@@ -4,6 +4,7 @@
 //! translates once.
 
 mod error;
+mod layout;
 pub mod load;
 pub mod postgres;
 pub mod select;

@@ -392,17 +392,8 @@ async fn the_generated_catalog_takes_no_appends() {
 
 #[tokio::test]
 async fn a_store_loaded_before_the_write_side_serves_and_is_migrated_for_writes() {
-    let store = TestStore::sqlite("1", LOADED).await;
-    // As `server load` left it before migrations V2 and V3: the catalog tables only.
-    rusqlite::Connection::open(store.path())
-        .unwrap()
-        .execute_batch(
-            "DROP TABLE producers; DROP TABLE appends; DROP TABLE idempotency_keys;
-             DROP TABLE list_appends; ALTER TABLE recommendation_lists DROP COLUMN first_rank;
-             ALTER TABLE recommendations DROP COLUMN appended_at_ms;
-             DELETE FROM refinery_schema_history WHERE version IN (2, 3);",
-        )
-        .unwrap();
+    // As `server load` left it before the write side: the catalog tables only.
+    let store = TestStore::sqlite_at(1, 1, LOADED).await;
     let reader = store.serve().await;
     assert_eq!(
         collect(reader.stream(request(1, 100)).await).await.len() as u64,
@@ -415,4 +406,11 @@ async fn a_store_loaded_before_the_write_side_serves_and_is_migrated_for_writes(
     assert!(status.is_none(), "{status:?}");
     assert_eq!(acks[0].first_rank, LOADED);
     assert_eq!(store.rows("appends").await, 1);
+    // Migrated on the way: the loaded books are served as they were, then the appended ones.
+    let books = collect(writer.stream(request(1, 100)).await).await;
+    assert_eq!(books.len() as u64, LOADED + 2);
+    assert_eq!(
+        books[..LOADED as usize],
+        bookstream::catalog::books(1, 0..LOADED).collect::<Vec<_>>()
+    );
 }

@@ -405,22 +405,10 @@ async fn the_generated_lists_never_grow_so_a_follow_ends_as_a_stream_does() {
 
 #[tokio::test]
 async fn a_postgres_store_from_before_v3_is_read_as_before() {
-    let Some(store) = TestStore::postgres("1", LOADED).await else {
+    // As an older server left it: no retention bounds, no append times.
+    let Some(store) = TestStore::postgres_at(2, 1, LOADED).await else {
         return;
     };
-    // As an older server left it: no retention bounds, no append times.
-    store
-        .database()
-        .connect()
-        .await
-        .batch_execute(
-            "ALTER TABLE recommendations DROP COLUMN appended_at_ms;
-             ALTER TABLE recommendation_lists DROP COLUMN first_rank;
-             DROP TABLE list_appends;
-             DELETE FROM refinery_schema_history WHERE version = 3;",
-        )
-        .await
-        .unwrap();
     let server = store.serve().await;
     for _ in 0..2 {
         let books = crate::support::collect(server.stream(request(1, 100)).await).await;

@@ -13,6 +13,7 @@ mod follow;
 mod follow_faults;
 mod grpc;
 mod import;
+mod layouts;
 mod metrics;
 mod rest;
 mod slowloris;

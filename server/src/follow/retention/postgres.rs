@@ -21,18 +21,18 @@ const KEEP_SINCE_SQL: &str = "
 const FORGET_TIMES_SQL: &str = "
     DELETE FROM list_appends AS a USING recommendation_lists AS l
     WHERE l.user_id = a.user_id AND a.first_rank + a.books <= l.first_rank";
+/// The DELETE is the statement itself, not a CTE: its row count is what
+/// `remove` returns.
 const REMOVE_SQL: &str = "
     WITH doomed AS (
-        SELECT r.user_id, r.rank, r.book_id
+        SELECT r.user_id, r.rank
         FROM recommendation_lists AS l
         JOIN recommendations AS r ON r.user_id = l.user_id AND r.rank < l.first_rank
         WHERE l.first_rank > 0
         LIMIT $1
-    ), ranks_gone AS (
-        DELETE FROM recommendations AS r USING doomed AS d
-        WHERE r.user_id = d.user_id AND r.rank = d.rank
     )
-    DELETE FROM books WHERE book_id IN (SELECT book_id FROM doomed)";
+    DELETE FROM recommendations AS r USING doomed AS d
+    WHERE r.user_id = d.user_id AND r.rank = d.rank";
 
 /// Raises the earliest kept rank of the lists `cut` trims; returns how many.
 pub(crate) async fn trim(

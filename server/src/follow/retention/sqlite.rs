@@ -21,7 +21,7 @@ const FORGET_TIMES_SQL: &str = "
     WHERE first_rank + books <= (SELECT l.first_rank FROM recommendation_lists AS l
                                  WHERE l.user_id = list_appends.user_id)";
 const DOOMED_SQL: &str = "
-    SELECT r.user_id, r.rank, r.book_id
+    SELECT r.user_id, r.rank
     FROM recommendation_lists AS l
     JOIN recommendations AS r ON r.user_id = l.user_id AND r.rank < l.first_rank
     WHERE l.first_rank > 0
@@ -45,19 +45,17 @@ pub(crate) fn trim(connection: &mut Connection, cut: Cut) -> rusqlite::Result<u6
 /// Removes up to `limit` books below their list's earliest kept rank; returns how many.
 pub(crate) fn remove(connection: &mut Connection, limit: u64) -> rusqlite::Result<u64> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let doomed: Vec<(i64, i64, i64)> = transaction
+    let doomed: Vec<(i64, i64)> = transaction
         .prepare_cached(DOOMED_SQL)?
         .query_map(params![crate::source::stored(limit)], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     {
         let mut forget_rank = transaction
             .prepare_cached("DELETE FROM recommendations WHERE user_id = ?1 AND rank = ?2")?;
-        let mut forget_book = transaction.prepare_cached("DELETE FROM books WHERE book_id = ?1")?;
-        for (user_id, rank, book_id) in &doomed {
+        for (user_id, rank) in &doomed {
             forget_rank.execute(params![user_id, rank])?;
-            forget_book.execute(params![book_id])?;
         }
     }
     transaction.commit()?;

@@ -1,27 +1,33 @@
-//! The PostgreSQL path of an import: the books go in by binary COPY as the
-//! reading thread hands them over; their places in the lists are spilled to
-//! a temporary file (a few bytes a row) and copied once the users' current
-//! lists are known. Two COPYs, like `server load`, in one transaction.
+//! The PostgreSQL path of an import: the rows are spilled to a temporary
+//! file as the reading thread hands them over, then copied straight into
+//! the lists by one binary COPY, like `server load`, in one transaction. A
+//! row's rank waits for the users' current lists: a replaced list must be
+//! gone before its ranks are written again, an appended one goes on from
+//! its length.
 
 use std::{
     collections::HashMap,
-    io::{BufReader, BufWriter, Read, Seek, Write},
+    io::{self, BufReader, BufWriter, Read, Seek, Write},
 };
 
 use futures::pin_mut;
 use tokio_postgres::{binary_copy::BinaryCopyInWriter, types::ToSql};
 
 use super::{Checked, ImportError, List, Mode, Reading};
-use crate::source::{
-    StoreFailure,
-    load::{self, Progress},
-    postgres::describe,
-    spec::PostgresUrl,
-    stored,
+use crate::{
+    ingest::records::NewBook,
+    source::{
+        StoreFailure,
+        load::{self, PROGRESS_BATCH, Progress},
+        postgres::describe,
+        spec::PostgresUrl,
+        stored,
+    },
 };
 
-/// One list place in the spill file: user, rank (or offset), book, score.
-const PLACE_BYTES: usize = 8 + 8 + 8 + 4;
+/// A row in the spill file starts with its user, rank (or offset), score
+/// and year; its title, author, ISBN and genre follow, each after its length.
+const FIXED_BYTES: usize = 8 + 8 + 4 + 4;
 
 /// Imports the rows `reading` hands over; returns the books and users
 /// written, and the reader's checker.
@@ -36,7 +42,7 @@ pub(super) async fn import(
         store: store.clone(),
         cause: StoreFailure::new(describe(&error), error),
     };
-    let spill_failed = |error: std::io::Error| ImportError::Store {
+    let spill_failed = |error: io::Error| ImportError::Store {
         store: store.clone(),
         cause: StoreFailure::during("the spill file", error),
     };
@@ -46,52 +52,23 @@ pub(super) async fn import(
         .batch_execute(load::postgres::LOCK_SQL)
         .await
         .map_err(fail)?;
-    let first_book_id: i64 = transaction
-        .query_one("SELECT coalesce(max(book_id), 0) + 1 FROM books", &[])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(fail)?;
 
-    progress.phase("copying books");
-    let sink = transaction
-        .copy_in(load::postgres::COPY_BOOKS_SQL)
-        .await
-        .map_err(fail)?;
-    let writer = BinaryCopyInWriter::new(sink, &load::postgres::BOOK_COLUMNS);
-    pin_mut!(writer);
+    progress.phase("reading");
     let mut spill = BufWriter::new(tempfile::tempfile().map_err(spill_failed)?);
     let mut lists: HashMap<u64, List> = HashMap::new();
-    let mut book_id = first_book_id;
+    let mut books = 0u64;
     while let Some(chunk) = reading.chunks.recv().await {
         for row in &chunk {
-            let book = &row.book;
-            let year = i32::try_from(book.year).unwrap_or(i32::MAX);
-            let values: [&(dyn ToSql + Sync); 6] = [
-                &book_id,
-                &book.title,
-                &book.author,
-                &book.isbn13,
-                &year,
-                &book.genre,
-            ];
-            writer.as_mut().write(&values).await.map_err(fail)?;
             let list = lists.entry(row.user_id).or_default();
             let place = row.rank.map_or(list.next, stored);
             list.take(place);
-            let mut record = [0u8; PLACE_BYTES];
-            record[..8].copy_from_slice(&stored(row.user_id).to_le_bytes());
-            record[8..16].copy_from_slice(&place.to_le_bytes());
-            record[16..24].copy_from_slice(&book_id.to_le_bytes());
-            record[24..].copy_from_slice(&book.score.to_le_bytes());
-            spill.write_all(&record).map_err(spill_failed)?;
-            book_id += 1;
+            spill_row(&mut spill, stored(row.user_id), place, &row.book).map_err(spill_failed)?;
         }
+        books += chunk.len() as u64;
         progress.advance(chunk.len() as u64);
     }
     // A bad file or too many bad rows end here, before any list is touched.
     let checked = reading.finish()?;
-    writer.finish().await.map_err(fail)?;
-    let books = u64::try_from(book_id - first_book_id).unwrap_or(0);
 
     let users: Vec<i64> = lists.keys().map(|&user| stored(user)).collect();
     let mut bases: HashMap<i64, i64> = HashMap::new();
@@ -101,15 +78,6 @@ pub(super) async fn import(
                 list.dense(user_id)?;
             }
             progress.phase("replacing lists");
-            // The new books are in no list yet: only the old lists' books go.
-            transaction
-                .execute(
-                    "DELETE FROM books WHERE book_id IN
-                         (SELECT book_id FROM recommendations WHERE user_id = ANY($1))",
-                    &[&users],
-                )
-                .await
-                .map_err(fail)?;
             // A replaced list starts again at rank 0, with no append times.
             for table in ["recommendations", "recommendation_lists", "list_appends"] {
                 transaction
@@ -135,31 +103,39 @@ pub(super) async fn import(
         }
     }
 
-    progress.phase("copying lists");
+    progress.phase("copying books");
+    progress.restart();
     let sink = transaction
-        .copy_in(load::postgres::COPY_RANKS_SQL)
+        .copy_in(load::postgres::COPY_LIST_SQL)
         .await
         .map_err(fail)?;
-    let places = BinaryCopyInWriter::new(sink, &load::postgres::RANK_COLUMNS);
-    pin_mut!(places);
+    let rows = BinaryCopyInWriter::new(sink, &load::postgres::LIST_COLUMNS);
+    pin_mut!(rows);
     let mut file = spill
         .into_inner()
         .map_err(|error| spill_failed(error.into_error()))?;
     file.rewind().map_err(spill_failed)?;
-    let mut spilled = BufReader::new(file);
-    let mut record = [0u8; PLACE_BYTES];
-    for _ in 0..books {
-        spilled.read_exact(&mut record).map_err(spill_failed)?;
-        let number =
-            |at: usize| i64::from_le_bytes(record[at..at + 8].try_into().unwrap_or_default());
-        let user_id = number(0);
-        let rank = bases.get(&user_id).copied().unwrap_or(0) + number(8);
-        let book_id = number(16);
-        let score = f32::from_le_bytes(record[24..].try_into().unwrap_or_default());
-        let values: [&(dyn ToSql + Sync); 4] = [&user_id, &rank, &book_id, &score];
-        places.as_mut().write(&values).await.map_err(fail)?;
+    let mut spilled = Spilled::new(BufReader::new(file));
+    for copied in 1..=books {
+        let row = spilled.next().map_err(spill_failed)?;
+        let rank = bases.get(&row.user_id).copied().unwrap_or(0) + row.place;
+        let values: [&(dyn ToSql + Sync); 8] = [
+            &row.user_id,
+            &rank,
+            &row.score,
+            &row.year,
+            &row.title,
+            &row.author,
+            &row.isbn13,
+            &row.genre,
+        ];
+        rows.as_mut().write(&values).await.map_err(fail)?;
+        if copied % PROGRESS_BATCH == 0 {
+            progress.advance(PROGRESS_BATCH);
+        }
     }
-    places.finish().await.map_err(fail)?;
+    progress.advance(books % PROGRESS_BATCH);
+    rows.finish().await.map_err(fail)?;
 
     let lengths: Vec<i64> = lists
         .iter()
@@ -184,10 +160,7 @@ pub(super) async fn import(
         .map_err(fail)?;
     progress.phase("analysing");
     transaction
-        .batch_execute(
-            "SELECT setval('book_ids', (SELECT coalesce(max(book_id), 0) + 1 FROM books), false);
-             ANALYZE books, recommendations, recommendation_lists",
-        )
+        .batch_execute("ANALYZE recommendations, recommendation_lists")
         .await
         .map_err(fail)?;
     progress.phase("committing");
@@ -195,4 +168,79 @@ pub(super) async fn import(
     drop(client);
     let _ = connection.await;
     Ok(((books, lists.len() as u64), checked))
+}
+
+/// Writes one row to the spill file, as `Spilled` reads it back.
+fn spill_row(spill: &mut impl Write, user_id: i64, place: i64, book: &NewBook) -> io::Result<()> {
+    let year = i32::try_from(book.year).unwrap_or(i32::MAX);
+    let mut fixed = [0u8; FIXED_BYTES];
+    fixed[..8].copy_from_slice(&user_id.to_le_bytes());
+    fixed[8..16].copy_from_slice(&place.to_le_bytes());
+    fixed[16..20].copy_from_slice(&book.score.to_le_bytes());
+    fixed[20..].copy_from_slice(&year.to_le_bytes());
+    spill.write_all(&fixed)?;
+    for text in [&book.title, &book.author, &book.isbn13, &book.genre] {
+        let length = u32::try_from(text.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a field over 4 GiB"))?;
+        spill.write_all(&length.to_le_bytes())?;
+        spill.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The spill file read back, one row at a time, into buffers reused from
+/// row to row.
+struct Spilled<R> {
+    file: R,
+    texts: [Vec<u8>; 4],
+}
+
+/// One spilled row, its text borrowed from the reader's buffers.
+struct SpilledRow<'a> {
+    user_id: i64,
+    place: i64,
+    score: f32,
+    year: i32,
+    title: &'a str,
+    author: &'a str,
+    isbn13: &'a str,
+    genre: &'a str,
+}
+
+impl<R: Read> Spilled<R> {
+    fn new(file: R) -> Self {
+        Self {
+            file,
+            texts: Default::default(),
+        }
+    }
+
+    fn next(&mut self) -> io::Result<SpilledRow<'_>> {
+        let mut fixed = [0u8; FIXED_BYTES];
+        self.file.read_exact(&mut fixed)?;
+        for text in &mut self.texts {
+            let mut length = [0u8; 4];
+            self.file.read_exact(&mut length)?;
+            text.resize(u32::from_le_bytes(length) as usize, 0);
+            self.file.read_exact(text)?;
+        }
+        let bytes = |at: usize| -> [u8; 4] { fixed[at..at + 4].try_into().unwrap_or_default() };
+        let wide = |at: usize| -> [u8; 8] { fixed[at..at + 8].try_into().unwrap_or_default() };
+        let [title, author, isbn13, genre] = &self.texts;
+        Ok(SpilledRow {
+            user_id: i64::from_le_bytes(wide(0)),
+            place: i64::from_le_bytes(wide(8)),
+            score: f32::from_le_bytes(bytes(16)),
+            year: i32::from_le_bytes(bytes(20)),
+            title: utf8(title)?,
+            author: utf8(author)?,
+            isbn13: utf8(isbn13)?,
+            genre: utf8(genre)?,
+        })
+    }
+}
+
+/// Text the import itself spilled: valid UTF-8 unless the file was changed under it.
+fn utf8(bytes: &[u8]) -> io::Result<&str> {
+    std::str::from_utf8(bytes).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }

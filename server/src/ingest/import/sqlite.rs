@@ -37,26 +37,16 @@ pub(super) fn import(
     let mut books = 0u64;
     progress.phase("loading");
     {
-        let mut insert_book = transaction
-            .prepare(
-                "INSERT INTO books (title, author, isbn13, year, genre) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(fail)?;
         let mut insert_rank = transaction
             .prepare(
-                "INSERT INTO recommendations (user_id, rank, book_id, score) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO recommendations (user_id, rank, score, year, title, author, isbn13, genre)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(fail)?;
         let mut length_of = transaction
             .prepare("SELECT length FROM recommendation_lists WHERE user_id = ?1")
             .map_err(fail)?;
-        // A replaced list's books go with it; the list row is written at the end.
-        let mut forget_books = transaction
-            .prepare(
-                "DELETE FROM books WHERE book_id IN
-                     (SELECT book_id FROM recommendations WHERE user_id = ?1)",
-            )
-            .map_err(fail)?;
+        // A replaced list's books go; its list row is written at the end.
         let mut forget_ranks = transaction
             .prepare("DELETE FROM recommendations WHERE user_id = ?1")
             .map_err(fail)?;
@@ -75,7 +65,6 @@ pub(super) fn import(
                     None => {
                         let next = match mode {
                             Mode::Replace => {
-                                forget_books.execute(params![user_id]).map_err(fail)?;
                                 forget_ranks.execute(params![user_id]).map_err(fail)?;
                                 forget_list.execute(params![user_id]).map_err(fail)?;
                                 forget_times.execute(params![user_id]).map_err(fail)?;
@@ -95,16 +84,16 @@ pub(super) fn import(
                 };
                 let rank = row.rank.map_or(list.next, stored);
                 let book = &row.book;
-                let book_id = insert_book
-                    .insert(params![
-                        book.title,
-                        book.author,
-                        book.isbn13,
-                        book.year,
-                        book.genre
-                    ])
-                    .map_err(fail)?;
-                match insert_rank.execute(params![user_id, rank, book_id, book.score]) {
+                match insert_rank.execute(params![
+                    user_id,
+                    rank,
+                    book.score,
+                    book.year,
+                    book.title,
+                    book.author,
+                    book.isbn13,
+                    book.genre
+                ]) {
                     Ok(_) => {}
                     Err(rusqlite::Error::SqliteFailure(failure, _))
                         if failure.code == rusqlite::ErrorCode::ConstraintViolation =>

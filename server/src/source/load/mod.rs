@@ -93,7 +93,7 @@ impl LoadRequest {
 /// What a load did.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadReport {
-    /// Books loaded: one `recommendations` row and one `books` row each.
+    /// Books loaded: one `recommendations` row each.
     pub books: u64,
     pub elapsed: Duration,
 }
@@ -223,6 +223,26 @@ pub async fn load(
         books: request.total_books(),
         elapsed: started.elapsed(),
     })
+}
+
+/// Migrates the store's schema up to migration `version` and no further,
+/// as a server of that version left it, creating it if need be: how the
+/// checks build the stores older servers wrote, to show that each is still
+/// read as it was and carried forward by the next load or writer.
+pub async fn migrate_to(spec: &CatalogSpec, version: i32) -> Result<(), LoadError> {
+    match spec {
+        CatalogSpec::Generated => Err(LoadError::Generated),
+        CatalogSpec::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || sqlite::migrate_to(&path, version))
+                .await
+                .map_err(|error| LoadError::Sqlite {
+                    store: spec.to_string(),
+                    cause: StoreFailure::during("the migration stopped", error),
+                })?
+        }
+        CatalogSpec::Postgres(url) => postgres::migrate_to(url, version).await,
+    }
 }
 
 #[cfg(test)]

@@ -20,57 +20,74 @@ pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/postgres");
 }
 
-/// The two binary COPYs of every bulk load, and their columns' types.
-pub(crate) const COPY_BOOKS_SQL: &str =
-    "COPY books (book_id, title, author, isbn13, year, genre) FROM STDIN (FORMAT binary)";
-pub(crate) const BOOK_COLUMNS: [Type; 6] = [
+/// The binary COPY of every bulk load (each row a ranked book, with no
+/// append time), and its columns' types.
+pub(crate) const COPY_LIST_SQL: &str = "COPY recommendations
+    (user_id, rank, score, year, title, author, isbn13, genre) FROM STDIN (FORMAT binary)";
+pub(crate) const LIST_COLUMNS: [Type; 8] = [
     Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
+    Type::INT8,
+    Type::FLOAT4,
     Type::INT4,
     Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
 ];
-pub(crate) const COPY_RANKS_SQL: &str =
-    "COPY recommendations (user_id, rank, book_id, score) FROM STDIN (FORMAT binary)";
-pub(crate) const RANK_COLUMNS: [Type; 4] = [Type::INT8, Type::INT8, Type::INT8, Type::FLOAT4];
 
 /// Taken by every bulk load: readers go on reading the old lists; appends
 /// and a second load wait their turn.
 pub(crate) const LOCK_SQL: &str =
-    "LOCK TABLE books, recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE";
+    "LOCK TABLE recommendations, recommendation_lists IN SHARE ROW EXCLUSIVE MODE";
+
+/// Migrates the database at `url` up to `version` only (see [`super::migrate_to`]).
+pub(super) async fn migrate_to(url: &PostgresUrl, version: i32) -> Result<(), LoadError> {
+    let (mut client, connection) = open(url).await?;
+    let migrated = migrations::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(&mut client)
+        .await
+        .map_err(|error| LoadError::Migration {
+            store: url.redacted().to_owned(),
+            cause: StoreFailure::new(describe_migration(&error), error),
+        });
+    drop(client);
+    let _ = connection.await;
+    migrated.map(drop)
+}
+
+/// A connection for a bulk load and its driver task.
+type Connection = (
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+);
 
 /// A connection for a bulk load (`server load`, with or without `--from`),
 /// its driver task, and the schema migrated.
-pub(crate) async fn connect(
-    url: &PostgresUrl,
-) -> Result<
-    (
-        tokio_postgres::Client,
-        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-    ),
-    LoadError,
-> {
-    let store = url.redacted().to_owned();
-    let mut config = url.config().clone();
-    config.application_name("bookstream-load");
-    let (mut client, connection) =
-        config
-            .connect(NoTls)
-            .await
-            .map_err(|error| LoadError::Postgres {
-                store: store.clone(),
-                cause: StoreFailure::new(describe(&error), error),
-            })?;
-    let connection = tokio::spawn(connection);
+pub(crate) async fn connect(url: &PostgresUrl) -> Result<Connection, LoadError> {
+    let (mut client, connection) = open(url).await?;
     migrations::migrations::runner()
         .run_async(&mut client)
         .await
         .map_err(|error| LoadError::Migration {
-            store,
+            store: url.redacted().to_owned(),
             cause: StoreFailure::new(describe_migration(&error), error),
         })?;
     Ok((client, connection))
+}
+
+async fn open(url: &PostgresUrl) -> Result<Connection, LoadError> {
+    let mut config = url.config().clone();
+    config.application_name("bookstream-load");
+    let (client, connection) =
+        config
+            .connect(NoTls)
+            .await
+            .map_err(|error| LoadError::Postgres {
+                store: url.redacted().to_owned(),
+                cause: StoreFailure::new(describe(&error), error),
+            })?;
+    Ok((client, tokio::spawn(connection)))
 }
 
 /// Loads `request` into the database at `url`.
@@ -100,18 +117,10 @@ pub(super) async fn load(
         // Every list is replaced: emptying the tables beats deleting row by
         // row, and leaves no dead rows behind. Readers wait for the commit.
         transaction
-            .batch_execute("TRUNCATE books, recommendations, recommendation_lists, list_appends")
+            .batch_execute("TRUNCATE recommendations, recommendation_lists, list_appends")
             .await
             .map_err(fail)?;
     } else {
-        transaction
-            .execute(
-                "DELETE FROM books WHERE book_id IN
-                     (SELECT book_id FROM recommendations WHERE user_id BETWEEN $1 AND $2)",
-                &[&first, &last],
-            )
-            .await
-            .map_err(fail)?;
         for table in ["recommendations", "recommendation_lists", "list_appends"] {
             transaction
                 .execute(
@@ -122,59 +131,35 @@ pub(super) async fn load(
                 .map_err(fail)?;
         }
     }
-    let first_book_id: i64 = transaction
-        .query_one("SELECT coalesce(max(book_id), 0) + 1 FROM books", &[])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(fail)?;
-
     progress.phase("copying books");
-    let sink = transaction.copy_in(COPY_BOOKS_SQL).await.map_err(fail)?;
-    let books = BinaryCopyInWriter::new(sink, &BOOK_COLUMNS);
-    pin_mut!(books);
-    let mut book_id = first_book_id;
+    let sink = transaction.copy_in(COPY_LIST_SQL).await.map_err(fail)?;
+    let rows = BinaryCopyInWriter::new(sink, &LIST_COLUMNS);
+    pin_mut!(rows);
     for user in request.users.iter() {
+        let user_id = stored(user);
         for book in catalog::books(user, 0..request.books) {
-            let year = i32::try_from(book.year).unwrap_or(i32::MAX);
-            let row: [&(dyn ToSql + Sync); 6] = [
-                &book_id,
+            let (rank, year) = (
+                stored(book.id),
+                i32::try_from(book.year).unwrap_or(i32::MAX),
+            );
+            let row: [&(dyn ToSql + Sync); 8] = [
+                &user_id,
+                &rank,
+                &book.score,
+                &year,
                 &book.title,
                 &book.author,
                 &book.isbn13,
-                &year,
                 &book.genre,
             ];
-            books.as_mut().write(&row).await.map_err(fail)?;
-            book_id += 1;
+            rows.as_mut().write(&row).await.map_err(fail)?;
             if (book.id + 1) % PROGRESS_BATCH == 0 {
                 progress.advance(PROGRESS_BATCH);
             }
         }
         progress.advance(request.books % PROGRESS_BATCH);
     }
-    books.finish().await.map_err(fail)?;
-
-    // The lists need no catalog text: rank, book and score follow from the order.
-    progress.phase("copying lists");
-    progress.restart();
-    let sink = transaction.copy_in(COPY_RANKS_SQL).await.map_err(fail)?;
-    let lists = BinaryCopyInWriter::new(sink, &RANK_COLUMNS);
-    pin_mut!(lists);
-    let mut book_id = first_book_id;
-    for user in request.users.iter() {
-        let user_id = stored(user);
-        for rank in 0..request.books {
-            let (stored_rank, score) = (stored(rank), catalog::score(rank));
-            let row: [&(dyn ToSql + Sync); 4] = [&user_id, &stored_rank, &book_id, &score];
-            lists.as_mut().write(&row).await.map_err(fail)?;
-            book_id += 1;
-            if (rank + 1) % PROGRESS_BATCH == 0 {
-                progress.advance(PROGRESS_BATCH);
-            }
-        }
-        progress.advance(request.books % PROGRESS_BATCH);
-    }
-    lists.finish().await.map_err(fail)?;
+    rows.finish().await.map_err(fail)?;
 
     transaction
         .execute(
@@ -184,18 +169,11 @@ pub(super) async fn load(
         )
         .await
         .map_err(fail)?;
-    // Appends take ids from this sequence: move it past the ids just written.
-    transaction
-        .batch_execute(
-            "SELECT setval('book_ids', (SELECT coalesce(max(book_id), 0) + 1 FROM books), false)",
-        )
-        .await
-        .map_err(fail)?;
     // Fresh statistics: the planner would otherwise plan the next load's
     // deletes, and the streams' page reads, for the tables as they were.
     progress.phase("analysing");
     transaction
-        .batch_execute("ANALYZE books, recommendations, recommendation_lists")
+        .batch_execute("ANALYZE recommendations, recommendation_lists")
         .await
         .map_err(fail)?;
     progress.phase("committing");

@@ -35,6 +35,23 @@ pub(crate) fn open(path: &Path) -> Result<Connection, LoadError> {
     Ok(connection)
 }
 
+/// Migrates the file at `path` up to `version` only (see [`super::migrate_to`]).
+pub(super) fn migrate_to(path: &Path, version: i32) -> Result<(), LoadError> {
+    let store = format!("sqlite:{}", path.display());
+    let mut connection = Connection::open(path).map_err(|error| LoadError::Sqlite {
+        store: store.clone(),
+        cause: StoreFailure::from_error(error),
+    })?;
+    migrations::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run(&mut connection)
+        .map_err(|error| LoadError::Migration {
+            store,
+            cause: StoreFailure::from_error(error),
+        })?;
+    Ok(())
+}
+
 /// Loads `request` into the SQLite file at `path`, creating it if need be.
 pub(super) fn load(
     path: &Path,
@@ -61,15 +78,12 @@ pub(super) fn load(
     let deletes: &[&str] = if others == 0 {
         // Every list is replaced: SQLite empties a table without a WHERE at once.
         &[
-            "DELETE FROM books",
             "DELETE FROM recommendations",
             "DELETE FROM recommendation_lists",
             "DELETE FROM list_appends",
         ]
     } else {
         &[
-            "DELETE FROM books WHERE book_id IN
-                 (SELECT book_id FROM recommendations WHERE user_id BETWEEN ?1 AND ?2)",
             "DELETE FROM recommendations WHERE user_id BETWEEN ?1 AND ?2",
             "DELETE FROM recommendation_lists WHERE user_id BETWEEN ?1 AND ?2",
             "DELETE FROM list_appends WHERE user_id BETWEEN ?1 AND ?2",
@@ -83,25 +97,13 @@ pub(super) fn load(
             .execute(rusqlite::params_from_iter(&values[..bound]))
             .map_err(fail)?;
     }
-    let mut next_book_id: i64 = transaction
-        .query_row(
-            "SELECT coalesce(max(book_id), 0) + 1 FROM books",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(fail)?;
-
     progress.phase("loading");
     {
         let mut insert_book = transaction
             .prepare(
-                "INSERT INTO books (book_id, title, author, isbn13, year, genre)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(fail)?;
-        let mut insert_recommendation = transaction
-            .prepare(
-                "INSERT INTO recommendations (user_id, rank, book_id, score) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO recommendations
+                     (user_id, rank, score, year, title, author, isbn13, genre)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(fail)?;
         let mut insert_list = transaction
@@ -115,18 +117,16 @@ pub(super) fn load(
             for book in catalog::books(user, 0..request.books) {
                 insert_book
                     .execute(params![
-                        next_book_id,
+                        user_id,
+                        stored(book.id),
+                        book.score,
+                        book.year,
                         book.title,
                         book.author,
                         book.isbn13,
-                        book.year,
                         book.genre
                     ])
                     .map_err(fail)?;
-                insert_recommendation
-                    .execute(params![user_id, stored(book.id), next_book_id, book.score])
-                    .map_err(fail)?;
-                next_book_id += 1;
                 if (book.id + 1) % PROGRESS_BATCH == 0 {
                     progress.advance(PROGRESS_BATCH);
                 }

@@ -2,13 +2,7 @@
 //! The pool connects lazily: a server whose database is down still starts,
 //! reports itself not serving, and serves as soon as the database is back.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use bookstream::book::{BookPage, BookView};
 use deadpool_postgres::{
@@ -23,25 +17,43 @@ use describe::is_unavailable;
 pub(crate) use describe::{describe, describe_migration};
 
 use super::{
-    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, select::Bounds, spec::PostgresUrl,
-    stored, stream::PageReader,
+    ANY_LIST_SQL, SourceError,
+    error::StoreFailure,
+    layout::{Layout, LayoutMemory},
+    page_for,
+    select::Bounds,
+    spec::PostgresUrl,
+    stored,
+    stream::PageReader,
 };
 
-/// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
-/// what page 1 does.
-const PAGE_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
-    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-    WHERE r.user_id = $1 AND r.rank >= $2
-    ORDER BY r.rank
-    LIMIT $3";
-/// The same, in a store from before migration V3: no append times.
-const PAGE_BEFORE_V3_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL::bigint
-    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-    WHERE r.user_id = $1 AND r.rank >= $2
-    ORDER BY r.rank
-    LIMIT $3";
+/// One page of a user's list, by keyset (never OFFSET, so page 10,000 costs
+/// what page 1 does), in each layout a store may have.
+fn page_sql(layout: Layout) -> &'static str {
+    match layout {
+        Layout::BooksInLists => {
+            "SELECT rank, title, author, isbn13, year, genre, score, appended_at_ms
+             FROM recommendations
+             WHERE user_id = $1 AND rank >= $2
+             ORDER BY rank
+             LIMIT $3"
+        }
+        Layout::Joined => {
+            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
+             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+             WHERE r.user_id = $1 AND r.rank >= $2
+             ORDER BY r.rank
+             LIMIT $3"
+        }
+        Layout::JoinedWithoutTimes => {
+            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL::bigint
+             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+             WHERE r.user_id = $1 AND r.rank >= $2
+             ORDER BY r.rank
+             LIMIT $3"
+        }
+    }
+}
 /// A list's kept ranks. `first_rank` came with retention (migration V3); a
 /// store migrated only by older servers has kept every rank.
 const BOUNDS_SQL: &str = "SELECT first_rank, length FROM recommendation_lists WHERE user_id = $1";
@@ -102,8 +114,7 @@ pub struct PostgresStore {
 struct Inner {
     pool: Pool,
     name: String,
-    /// The store has no append times (migrated only to V1 or V2).
-    before_v3: AtomicBool,
+    layout: LayoutMemory,
 }
 
 impl PostgresStore {
@@ -129,7 +140,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 name: url.redacted().to_owned(),
-                before_v3: AtomicBool::new(false),
+                layout: LayoutMemory::default(),
             }),
         }
     }
@@ -283,24 +294,7 @@ impl PostgresStore {
         limit: i64,
     ) -> Result<BookPage, SourceError> {
         let fail = |error: tokio_postgres::Error| self.error(error);
-        // A store from before V3 is known after its first page: no failed
-        // prepare per page after that.
-        let before_v3 = self.inner.before_v3.load(Ordering::Relaxed);
-        let statement = match client
-            .prepare_cached(if before_v3 {
-                PAGE_BEFORE_V3_SQL
-            } else {
-                PAGE_SQL
-            })
-            .await
-        {
-            Err(error) if error.code() == Some(&SqlState::UNDEFINED_COLUMN) => {
-                self.inner.before_v3.store(true, Ordering::Relaxed);
-                client.prepare_cached(PAGE_BEFORE_V3_SQL).await
-            }
-            prepared => prepared,
-        }
-        .map_err(fail)?;
+        let statement = self.page_statement(client).await?;
         let parameters: [&(dyn ToSql + Sync); 3] = [&user_id, &from, &limit];
         let rows = client
             .query_raw(&statement, parameters)
@@ -329,6 +323,38 @@ impl PostgresStore {
                 .map_err(|error| SourceError::failed(self.name(), error))?;
         }
         Ok(page)
+    }
+
+    /// The page query of the store's layout, prepared once per connection.
+    async fn page_statement(
+        &self,
+        client: &deadpool_postgres::Client,
+    ) -> Result<tokio_postgres::Statement, SourceError> {
+        let mut missing = None;
+        for layout in self.inner.layout.candidates() {
+            match client.prepare_cached(page_sql(layout)).await {
+                Ok(statement) => {
+                    self.inner.layout.remember(layout);
+                    return Ok(statement);
+                }
+                Err(error)
+                    if matches!(
+                        error.code(),
+                        Some(&SqlState::UNDEFINED_COLUMN | &SqlState::UNDEFINED_TABLE)
+                    ) =>
+                {
+                    missing = Some(error);
+                }
+                Err(error) => return Err(self.error(error)),
+            }
+        }
+        // No layout has these tables: nothing was loaded.
+        Err(missing.map_or_else(
+            || SourceError::Empty {
+                store: self.name().to_owned(),
+            },
+            |error| self.error(error),
+        ))
     }
 
     fn unknown_user(&self, user_id: u64) -> SourceError {

@@ -11,7 +11,7 @@ use bookstream::book::{BookPage, BookView};
 use futures::future::BoxFuture;
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, params};
 
 mod describe;
 
@@ -19,25 +19,42 @@ pub(crate) use describe::describe;
 use describe::is_missing;
 
 use super::{
-    ANY_LIST_SQL, SourceError, error::StoreFailure, page_for, select::Bounds, stored,
+    ANY_LIST_SQL, SourceError,
+    error::StoreFailure,
+    layout::{Layout, LayoutMemory},
+    page_for,
+    select::Bounds,
+    stored,
     stream::PageReader,
 };
 
-/// One page of a user's list, by keyset: never OFFSET, so page 10,000 costs
-/// what page 1 does.
-const PAGE_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
-    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-    WHERE r.user_id = ?1 AND r.rank >= ?2
-    ORDER BY r.rank
-    LIMIT ?3";
-/// The same, in a store from before migration V3: no append times.
-const PAGE_BEFORE_V3_SQL: &str = "
-    SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL
-    FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-    WHERE r.user_id = ?1 AND r.rank >= ?2
-    ORDER BY r.rank
-    LIMIT ?3";
+/// One page of a user's list, by keyset (never OFFSET, so page 10,000 costs
+/// what page 1 does), in each layout a store may have.
+fn page_sql(layout: Layout) -> &'static str {
+    match layout {
+        Layout::BooksInLists => {
+            "SELECT rank, title, author, isbn13, year, genre, score, appended_at_ms
+             FROM recommendations
+             WHERE user_id = ?1 AND rank >= ?2
+             ORDER BY rank
+             LIMIT ?3"
+        }
+        Layout::Joined => {
+            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
+             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+             WHERE r.user_id = ?1 AND r.rank >= ?2
+             ORDER BY r.rank
+             LIMIT ?3"
+        }
+        Layout::JoinedWithoutTimes => {
+            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL
+             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+             WHERE r.user_id = ?1 AND r.rank >= ?2
+             ORDER BY r.rank
+             LIMIT ?3"
+        }
+    }
+}
 /// A list's kept ranks. `first_rank` came with retention (migration V3); a
 /// store migrated only by older servers has kept every rank.
 const BOUNDS_SQL: &str = "SELECT first_rank, length FROM recommendation_lists WHERE user_id = ?1";
@@ -71,6 +88,7 @@ pub struct SqliteStore {
 struct Inner {
     pool: r2d2::Pool<SqliteConnectionManager>,
     name: String,
+    layout: LayoutMemory,
 }
 
 impl SqliteStore {
@@ -113,7 +131,11 @@ impl SqliteStore {
             .connection_timeout(BUSY_TIMEOUT)
             .build_unchecked(manager);
         Ok(Self {
-            inner: Arc::new(Inner { pool, name }),
+            inner: Arc::new(Inner {
+                pool,
+                name,
+                layout: LayoutMemory::default(),
+            }),
         })
     }
 
@@ -241,13 +263,7 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<BookPage, SourceError> {
         let fail = |error: rusqlite::Error| self.error(error);
-        let mut statement = match connection.prepare_cached(PAGE_SQL) {
-            Err(error) if is_missing(&error, "no such column") => {
-                connection.prepare_cached(PAGE_BEFORE_V3_SQL)
-            }
-            prepared => prepared,
-        }
-        .map_err(fail)?;
+        let mut statement = self.page_statement(connection)?;
         let mut rows = statement
             .query(params![user_id, from, limit])
             .map_err(fail)?;
@@ -286,6 +302,31 @@ impl SqliteStore {
                 .map_err(|error| SourceError::failed(self.name(), error))?;
         }
         Ok(page)
+    }
+
+    /// The page query of the store's layout, prepared once per connection.
+    fn page_statement<'c>(
+        &self,
+        connection: &'c Connection,
+    ) -> Result<CachedStatement<'c>, SourceError> {
+        let mut missing = None;
+        for layout in self.inner.layout.candidates() {
+            match connection.prepare_cached(page_sql(layout)) {
+                Ok(statement) => {
+                    self.inner.layout.remember(layout);
+                    return Ok(statement);
+                }
+                Err(error)
+                    if is_missing(&error, "no such column")
+                        || is_missing(&error, "no such table") =>
+                {
+                    missing = Some(error);
+                }
+                Err(error) => return Err(self.error(error)),
+            }
+        }
+        // No layout has these tables: nothing was loaded.
+        Err(missing.map_or_else(|| self.empty(), |error| self.error(error)))
     }
 
     fn unknown_user(&self, user_id: u64) -> SourceError {

@@ -1,6 +1,10 @@
 //! Stores filled by `server load`'s own code, one per test: an SQLite file
 //! in a temporary directory or a database on the private PostgreSQL.
 
+mod older;
+
+pub use older::LAST_JOINED_VERSION;
+
 use std::path::{Path, PathBuf};
 
 use bookstream_server::{
@@ -59,15 +63,20 @@ impl TestStore {
 
     /// `database` (of any instance) holding `books` books for each of `users`.
     pub async fn postgres_in(database: TestDatabase, users: &str, books: u64) -> Self {
-        let store = Self {
+        let store = Self::postgres_unloaded(database);
+        store.load(users, books).await;
+        store
+    }
+
+    /// `database` as it is: no schema yet.
+    fn postgres_unloaded(database: TestDatabase) -> Self {
+        Self {
             spec: database
                 .url()
                 .parse()
                 .expect("a test database URL is a catalog"),
             kind: Kind::Postgres { database },
-        };
-        store.load(users, books).await;
-        store
+        }
     }
 
     pub fn spec(&self) -> CatalogSpec {

@@ -1,0 +1,31 @@
+-- A list's rows carry their books: a stream reads one table in rank order,
+-- with no index lookup in another table per book. Every book belonged to
+-- exactly one row of one list, so nothing is lost; `books` and its id
+-- sequence go. Fixed-width columns come first, so PostgreSQL finds them at
+-- fixed offsets in every row.
+
+CREATE TABLE recommendations_v4 (
+    user_id        BIGINT  NOT NULL,
+    rank           BIGINT  NOT NULL CHECK (rank >= 0),
+    score          REAL    NOT NULL,
+    year           INTEGER NOT NULL,
+    -- When an append committed the book (ms since the Unix epoch), NULL for
+    -- loaded and imported books.
+    appended_at_ms BIGINT,
+    title          TEXT    NOT NULL,
+    author         TEXT    NOT NULL,
+    isbn13         TEXT    NOT NULL,
+    genre          TEXT    NOT NULL
+);
+
+INSERT INTO recommendations_v4
+    (user_id, rank, score, year, appended_at_ms, title, author, isbn13, genre)
+SELECT r.user_id, r.rank, r.score, b.year, r.appended_at_ms, b.title, b.author, b.isbn13, b.genre
+FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+ORDER BY r.user_id, r.rank;
+
+DROP TABLE recommendations;
+DROP TABLE books;
+DROP SEQUENCE book_ids;
+ALTER TABLE recommendations_v4 RENAME TO recommendations;
+ALTER TABLE recommendations ADD CONSTRAINT recommendations_pkey PRIMARY KEY (user_id, rank);
