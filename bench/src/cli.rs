@@ -79,6 +79,13 @@ pub struct BenchOpts {
     )]
     pub baseline_max_ratio: f64,
 
+    /// Also count the instructions each side executes per book, at this
+    /// many books on every catalog, under valgrind's callgrind: a figure that
+    /// compares across machines. Slow (each process runs about fifty times
+    /// slower); 0 skips it.
+    #[arg(long, env = "BOOKSTREAM_BENCH_INSTRUCTIONS_BOOKS", default_value_t = 0)]
+    pub instructions_books: u64,
+
     #[command(flatten)]
     pub log: bookstream::telemetry::LogArgs,
 

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod floor;
 pub mod follow;
+pub mod instructions;
 pub mod pair;
 pub mod processes;
 pub mod report;
@@ -96,6 +97,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
         let mut reference = Best::default();
         let mut against = Best::default();
         let mut best: Vec<Best> = vec![Best::default(); stores.len()];
+        let mut backend_cpu: Vec<Option<f64>> = vec![None; stores.len()];
         let mut exports: Vec<Option<Duration>> = vec![None; stores.len()];
         for _ in 0..opts.repeat {
             floor = floor.min(bench.floor(books)?);
@@ -104,7 +106,15 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 against.add(bench.timed(baseline, books).await?);
             }
             for (index, (spec, pair)) in stores.iter().enumerate() {
+                let backends_before = store::backend_cpu_seconds(spec).await;
                 best[index].add(bench.timed(pair, books).await?);
+                if let (Some(before), Some(after)) =
+                    (backends_before, store::backend_cpu_seconds(spec).await)
+                {
+                    let spent = after - before;
+                    backend_cpu[index] =
+                        Some(backend_cpu[index].map_or(spent, |least| least.min(spent)));
+                }
                 if let Some(export) = store::export_time(spec, books).await {
                     exports[index] = Some(exports[index].map_or(export, |best| best.min(export)));
                 }
@@ -131,6 +141,8 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 trigger_seconds: best[index].elapsed.as_secs_f64(),
                 generated_seconds: reference.elapsed.as_secs_f64(),
                 export_seconds: exports[index].map(|export| export.as_secs_f64()),
+                server_cpu_seconds: best[index].server_cpu,
+                backend_cpu_seconds: backend_cpu[index],
                 server_peak_kib: pair.server.peak_rss_kib()?,
                 backend_peak_kib: store::backend_peak_kib(spec).await,
             });
@@ -157,8 +169,29 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
             });
         }
     }
+    let mut counted = Vec::new();
+    if opts.instructions_books > 0 {
+        let dir = bench.work_dir.join("callgrind");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for spec in std::iter::once(&CatalogSpec::Generated).chain(&opts.catalog) {
+            let pair = Pair::start_under(
+                &instructions::callgrind(&dir),
+                &bench.bin_dir,
+                spec,
+                None,
+                &[],
+                &bench.output("callgrind"),
+                bench.format,
+            )
+            .await
+            .with_context(|| format!("starting a pair on {spec} under callgrind"))?;
+            counted.push(instructions::count(&pair, &dir, spec, opts.instructions_books).await?);
+            checked_and_removed(pair.output(), bench.format, opts.instructions_books)?;
+        }
+    }
     Ok(
         BenchReport::new(opts.format.name(), opts.repeat, sizes, store_figures, sweep)
+            .with_instructions(counted)
             .with_baseline_limit(opts.baseline_max_ratio),
     )
 }

@@ -46,6 +46,19 @@ impl Pair {
         output: &Path,
         format: Format,
     ) -> anyhow::Result<Self> {
+        Self::start_under(&[], bin_dir, catalog, page_size, extra_env, output, format).await
+    }
+
+    /// The same, both processes run by `wrapper` (see [`Process::start_under`]).
+    pub async fn start_under(
+        wrapper: &[String],
+        bin_dir: &Path,
+        catalog: &CatalogSpec,
+        page_size: Option<u64>,
+        extra_env: &[(String, String)],
+        output: &Path,
+        format: Format,
+    ) -> anyhow::Result<Self> {
         let mut envs = vec![("BOOKSTREAM_CATALOG", catalog.reveal())];
         if let Some(page_size) = page_size {
             envs.push(("BOOKSTREAM_PAGE_SIZE", page_size.to_string()));
@@ -55,7 +68,8 @@ impl Pair {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.clone())),
         );
-        let (server, line) = Process::start(
+        let (server, line) = Process::start_under(
+            wrapper,
             bin_dir,
             "server",
             &["--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"],
@@ -74,7 +88,8 @@ impl Pair {
         let history = output.with_extension("runs.jsonl");
         let mut client_envs = envs[1..].to_vec();
         client_envs.push(("BOOKSTREAM_HISTORY", history.to_string_lossy().into_owned()));
-        let (client, line) = Process::start(
+        let (client, line) = Process::start_under(
+            wrapper,
             bin_dir,
             "client",
             &[

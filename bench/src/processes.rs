@@ -29,8 +29,29 @@ impl Process {
         envs: &[(&str, String)],
         ready_prefix: &str,
     ) -> anyhow::Result<(Self, String)> {
+        Self::start_under(&[], bin_dir, name, args, envs, ready_prefix).await
+    }
+
+    /// The same, run by `wrapper` (a command and its arguments, such as
+    /// valgrind's) when it is not empty.
+    pub async fn start_under(
+        wrapper: &[String],
+        bin_dir: &Path,
+        name: &'static str,
+        args: &[&str],
+        envs: &[(&str, String)],
+        ready_prefix: &str,
+    ) -> anyhow::Result<(Self, String)> {
         let path = bin_dir.join(name);
-        let mut child = Command::new(&path)
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(&path);
+                command
+            }
+            None => Command::new(&path),
+        };
+        let mut child = command
             .args(args)
             .envs(envs.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "warn")
@@ -40,8 +61,13 @@ impl Process {
             .spawn()
             .with_context(|| {
                 format!(
-                    "starting {} (build it with cargo build --release)",
-                    path.display()
+                    "starting {} (build it with cargo build --release{})",
+                    path.display(),
+                    if wrapper.is_empty() {
+                        ""
+                    } else {
+                        "; is valgrind installed?"
+                    }
                 )
             })?;
         let stdout = child.stdout.take().context("the child's stdout is piped")?;
@@ -74,12 +100,16 @@ impl Process {
     /// CPU time (user and system) the process has used so far, in seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
         let pid = self.child.id().context("the process has exited")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .with_context(|| format!("reading the CPU time of {} (pid {pid})", self.name))?;
-        let ticks = parse_cpu_ticks(&stat)
-            .with_context(|| format!("no CPU times for {} (pid {pid})", self.name))?;
-        Ok(ticks as f64 / clock_ticks_per_second())
+        cpu_seconds_of(pid).with_context(|| format!("reading the CPU time of {}", self.name))
     }
+}
+
+/// CPU time (user and system) any process has used so far, in seconds.
+pub fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let ticks = parse_cpu_ticks(&stat).with_context(|| format!("no CPU times for pid {pid}"))?;
+    Ok(ticks as f64 / clock_ticks_per_second())
 }
 
 /// Resident memory now (`VmRSS`) of any process, in KiB.

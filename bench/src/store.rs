@@ -60,6 +60,27 @@ pub async fn export_time(catalog: &CatalogSpec, books: u64) -> Option<Duration> 
 /// The largest peak memory among the server's PostgreSQL backends (shared
 /// buffers they touched included), read from `/proc` on this machine.
 pub async fn backend_peak_kib(catalog: &CatalogSpec) -> Option<u64> {
+    backend_pids(catalog)
+        .await?
+        .into_iter()
+        .filter_map(|pid| processes::peak_rss_kib(pid).ok())
+        .max()
+}
+
+/// The CPU seconds the server's PostgreSQL backends have used so far, all
+/// together, read from `/proc` on this machine (the database runs here).
+pub async fn backend_cpu_seconds(catalog: &CatalogSpec) -> Option<f64> {
+    let pids = backend_pids(catalog).await?;
+    let mut total = 0.0;
+    for pid in pids {
+        total += processes::cpu_seconds_of(pid).ok()?;
+    }
+    Some(total)
+}
+
+/// The backends serving the server's pool, from `pg_stat_activity`; `None`
+/// when the catalog is not PostgreSQL or `psql` is missing.
+async fn backend_pids(catalog: &CatalogSpec) -> Option<Vec<u32>> {
     if !matches!(catalog, CatalogSpec::Postgres(_)) {
         return None;
     }
@@ -70,9 +91,10 @@ pub async fn backend_peak_kib(catalog: &CatalogSpec) -> Option<u64> {
         .output()
         .await
         .ok()?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|pid| pid.trim().parse::<u32>().ok())
-        .filter_map(|pid| processes::peak_rss_kib(pid).ok())
-        .max()
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|pid| pid.trim().parse::<u32>().ok())
+            .collect(),
+    )
 }

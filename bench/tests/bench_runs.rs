@@ -41,6 +41,7 @@ fn small_opts(work_dir: &Path) -> BenchOpts {
         catalog: vec![],
         page_sizes: vec![],
         sweep_books: 2_000,
+        instructions_books: 0,
     }
 }
 
@@ -125,4 +126,36 @@ async fn a_store_is_loaded_when_too_shallow_then_measured_beside_the_generated_c
         "{table}"
     );
     assert!(table.contains("| 1,000 | 2,000 |"), "{table}");
+}
+
+#[tokio::test]
+async fn instructions_per_book_are_counted_for_each_side_under_callgrind() {
+    let work_dir = tempfile::tempdir().unwrap();
+    let opts = BenchOpts {
+        sizes: vec![100],
+        instructions_books: 2_000,
+        ..small_opts(work_dir.path())
+    };
+
+    let report = run(&opts).await.unwrap();
+
+    let [counted] = report.instructions.as_slice() else {
+        panic!(
+            "one count for the generated catalog: {:?}",
+            report.instructions
+        );
+    };
+    assert_eq!(counted.books, 2_000);
+    // A book costs each side hundreds of instructions in a release build,
+    // tens of thousands in the debug build the tests run; start-up (hundreds
+    // of millions under valgrind) is left out, or each book would carry
+    // another hundred thousand.
+    for per_book in [counted.server_per_book, counted.client_per_book] {
+        assert!((100.0..100_000.0).contains(&per_book), "{counted:?}");
+    }
+    assert!(
+        report.render().contains("instructions/book"),
+        "{}",
+        report.render()
+    );
 }

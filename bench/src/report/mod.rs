@@ -69,6 +69,10 @@ pub struct StoreFigures {
     pub generated_seconds: f64,
     /// PostgreSQL's own export of the same rows, where it applies.
     pub export_seconds: Option<f64>,
+    /// Least CPU the server spent on one run of this size.
+    pub server_cpu_seconds: f64,
+    /// Least CPU the server's PostgreSQL backends spent on one run, all together.
+    pub backend_cpu_seconds: Option<f64>,
     pub server_peak_kib: u64,
     pub backend_peak_kib: Option<u64>,
 }
@@ -88,6 +92,15 @@ impl StoreFigures {
     /// Books/s as a share of the generated catalog's.
     pub fn of_generated(&self) -> f64 {
         self.generated_seconds / self.trigger_seconds
+    }
+
+    /// CPU seconds per million books: the server, and the database's backends.
+    pub fn cpu_per_million(&self) -> (f64, Option<f64>) {
+        let millions = self.books as f64 / 1e6;
+        (
+            self.server_cpu_seconds / millions,
+            self.backend_cpu_seconds.map(|spent| spent / millions),
+        )
     }
 
     /// Books/s as a share of the database's own export rate.
@@ -116,6 +129,8 @@ pub struct BenchReport {
     pub sizes: Vec<SizeFigures>,
     pub stores: Vec<StoreFigures>,
     pub sweep: Vec<SweepFigures>,
+    /// Instructions per book, where they were counted.
+    pub instructions: Vec<crate::instructions::InstructionFigures>,
     pub verdicts: Vec<Verdict>,
 }
 
@@ -135,8 +150,18 @@ impl BenchReport {
             sizes,
             stores,
             sweep,
+            instructions: Vec::new(),
             verdicts,
         }
+    }
+
+    /// Adds the instruction counts to the report.
+    pub fn with_instructions(
+        mut self,
+        instructions: Vec<crate::instructions::InstructionFigures>,
+    ) -> Self {
+        self.instructions = instructions;
+        self
     }
 
     /// Judges the trigger against the baseline too: at most `limit` times its time.
@@ -199,13 +224,17 @@ impl BenchReport {
             let _ = writeln!(out);
             let _ = writeln!(
                 out,
-                "| catalog | books | trigger s | books/s | of generated | database export s | of export | server peak MB | backend peak MB |"
+                "| catalog | books | trigger s | books/s | of generated | database export s | of export | server CPU-s/M | backend CPU-s/M | server peak MB | backend peak MB |"
             );
-            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            );
             for store in &self.stores {
+                let (server_cpu, backend_cpu) = store.cpu_per_million();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.3} | {} | {:.2} | {} | {} | {:.1} | {} |",
+                    "| {} | {} | {:.3} | {} | {:.2} | {} | {} | {server_cpu:.2} | {} | {:.1} | {} |",
                     store.catalog,
                     thousands(store.books),
                     store.trigger_seconds,
@@ -213,6 +242,7 @@ impl BenchReport {
                     store.of_generated(),
                     optional(store.export_seconds, |seconds| format!("{seconds:.3}")),
                     optional(store.of_export(), |share| format!("{share:.2}")),
+                    optional(backend_cpu, |spent| format!("{spent:.2}")),
                     megabytes(store.server_peak_kib),
                     optional(store.backend_peak_kib, |kib| format!(
                         "{:.1}",
@@ -239,6 +269,24 @@ impl BenchReport {
                     thousands((run.books as f64 / run.trigger_seconds) as u64),
                     megabytes(run.server_peak_kib),
                     optional(run.backend_peak_kib, |kib| format!("{:.1}", megabytes(kib))),
+                );
+            }
+        }
+        if !self.instructions.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| catalog | books | server instructions/book | client instructions/book |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|");
+            for counted in &self.instructions {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    counted.catalog,
+                    thousands(counted.books),
+                    thousands(counted.server_per_book.round() as u64),
+                    thousands(counted.client_per_book.round() as u64),
                 );
             }
         }
