@@ -1,0 +1,2 @@
+// The same link arguments as the server binary (see there).
+include!("../server/build.rs");
