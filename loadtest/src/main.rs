@@ -2,9 +2,20 @@ use anyhow::Context;
 use bookstream_loadtest::{Opts, report, run};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = opts.threads {
+        runtime.worker_threads(usize::from(threads));
+    }
+    runtime
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(load(opts))
+}
+
+async fn load(opts: Opts) -> anyhow::Result<()> {
     let _telemetry = bookstream::telemetry::init("bookstream-loadtest", opts.log.log_format);
     let report = tokio::select! {
         report = run(opts) => report.context("running the load test")?,
