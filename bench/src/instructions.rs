@@ -30,6 +30,8 @@ pub fn callgrind(dir: &Path) -> Vec<String> {
     vec![
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
+        // Its banner and notes would interleave with the bench's report.
+        "--quiet".to_owned(),
         // Totals only: no per-instruction or per-line detail to write.
         "--dump-instr=no".to_owned(),
         "--dump-line=no".to_owned(),
