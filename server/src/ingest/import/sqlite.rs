@@ -38,10 +38,7 @@ pub(super) fn import(
     progress.phase("loading");
     {
         let mut insert_rank = transaction
-            .prepare(
-                "INSERT INTO recommendations (user_id, rank, score, year, title, author, isbn13, genre)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
+            .prepare(load::sqlite::INSERT_ROW_SQL)
             .map_err(fail)?;
         let mut length_of = transaction
             .prepare("SELECT length FROM recommendation_lists WHERE user_id = ?1")

@@ -12,6 +12,12 @@ pub(crate) mod migrations {
     refinery::embed_migrations!("src/source/migrations/sqlite");
 }
 
+/// One ranked book of a bulk load (`server load`, with or without `--from`),
+/// with no append time.
+pub(crate) const INSERT_ROW_SQL: &str = "INSERT INTO recommendations
+    (user_id, rank, score, year, title, author, isbn13, genre)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
 /// The file at `path` for a bulk load (`server load`, with or without
 /// `--from`): created if missing, migrated, with a large cache.
 pub(crate) fn open(path: &Path) -> Result<Connection, LoadError> {
@@ -99,13 +105,7 @@ pub(super) fn load(
     }
     progress.phase("loading");
     {
-        let mut insert_book = transaction
-            .prepare(
-                "INSERT INTO recommendations
-                     (user_id, rank, score, year, title, author, isbn13, genre)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(fail)?;
+        let mut insert_book = transaction.prepare(INSERT_ROW_SQL).map_err(fail)?;
         let mut insert_list = transaction
             .prepare(
                 "INSERT INTO recommendation_lists (user_id, length, loaded_at)
