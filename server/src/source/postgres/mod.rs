@@ -9,7 +9,11 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Pool, PoolBuilder, PoolError, RecyclingMethod, Runtime,
 };
 use futures::{TryStreamExt, future::BoxFuture};
-use tokio_postgres::{NoTls, error::SqlState, types::ToSql};
+use tokio_postgres::{
+    NoTls,
+    error::SqlState,
+    types::{FromSql, ToSql, Type},
+};
 
 mod describe;
 
@@ -307,11 +311,11 @@ impl PostgresStore {
             let year: i32 = row.try_get(4).map_err(fail)?;
             let book = BookView {
                 id: u64::try_from(rank).unwrap_or(u64::MAX),
-                title: row.try_get(1).map_err(fail)?,
-                author: row.try_get(2).map_err(fail)?,
-                isbn13: row.try_get(3).map_err(fail)?,
+                title: row.try_get::<_, Text<'_>>(1).map_err(fail)?.0,
+                author: row.try_get::<_, Text<'_>>(2).map_err(fail)?.0,
+                isbn13: row.try_get::<_, Text<'_>>(3).map_err(fail)?.0,
                 year: u32::try_from(year).unwrap_or(0),
-                genre: row.try_get(5).map_err(fail)?,
+                genre: row.try_get::<_, Text<'_>>(5).map_err(fail)?.0,
                 score: row.try_get(6).map_err(fail)?,
                 appended_at_ms: row
                     .try_get::<_, Option<i64>>(7)
@@ -377,6 +381,23 @@ impl PostgresStore {
             // Not the database's answer: the connection itself failed.
             None => SourceError::Unavailable { store, cause },
         }
+    }
+}
+
+/// A text column read through the same UTF-8 check as the wire (a word of
+/// ASCII at a time) instead of the standard library's: `from_utf8` was 5% of
+/// the server's CPU on a PostgreSQL stream.
+struct Text<'a>(&'a str);
+
+impl<'a> FromSql<'a> for Text<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        bookstream::wire::utf8(raw)
+            .map(Text)
+            .ok_or_else(|| "a text column that is not UTF-8".into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql<'_>>::accepts(ty)
     }
 }
 
