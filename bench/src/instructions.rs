@@ -30,8 +30,9 @@ pub fn callgrind(dir: &Path) -> Vec<String> {
     vec![
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
-        // Its banner and notes would interleave with the bench's report.
+        // Its own notes go to a file: they would cut into the bench's report.
         "--quiet".to_owned(),
+        format!("--log-file={}/valgrind.%p.log", dir.display()),
         // Totals only: no per-instruction or per-line detail to write.
         "--dump-instr=no".to_owned(),
         "--dump-line=no".to_owned(),
