@@ -23,11 +23,33 @@ impl Layout {
         Layout::JoinedWithoutTimes,
     ];
 
-    fn index(self) -> usize {
+    /// One page of a user's list in this layout, by keyset (never OFFSET, so
+    /// page 10,000 costs what page 1 does). The same text for both stores:
+    /// SQLite numbers `$1`..`$3` in order, as PostgreSQL does.
+    pub(crate) fn page_sql(self) -> &'static str {
         match self {
-            Layout::BooksInLists => 0,
-            Layout::Joined => 1,
-            Layout::JoinedWithoutTimes => 2,
+            Layout::BooksInLists => {
+                "SELECT rank, title, author, isbn13, year, genre, score, appended_at_ms
+                 FROM recommendations
+                 WHERE user_id = $1 AND rank >= $2
+                 ORDER BY rank
+                 LIMIT $3"
+            }
+            Layout::Joined => {
+                "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
+                 FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+                 WHERE r.user_id = $1 AND r.rank >= $2
+                 ORDER BY r.rank
+                 LIMIT $3"
+            }
+            Layout::JoinedWithoutTimes => {
+                "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score,
+                        CAST(NULL AS BIGINT)
+                 FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
+                 WHERE r.user_id = $1 AND r.rank >= $2
+                 ORDER BY r.rank
+                 LIMIT $3"
+            }
         }
     }
 }
@@ -40,7 +62,8 @@ impl LayoutMemory {
     /// Every layout, the one that answered last first, then the newest
     /// first: a store migrated while the server runs is found again.
     pub(crate) fn candidates(&self) -> impl Iterator<Item = Layout> {
-        let last = Layout::ALL[usize::from(self.0.load(Ordering::Relaxed)).min(2)];
+        let last =
+            Layout::ALL[usize::from(self.0.load(Ordering::Relaxed)).min(Layout::ALL.len() - 1)];
         std::iter::once(last).chain(
             Layout::ALL
                 .into_iter()
@@ -49,8 +72,7 @@ impl LayoutMemory {
     }
 
     pub(crate) fn remember(&self, layout: Layout) {
-        // Three values: the index always fits.
-        self.0.store(layout.index() as u8, Ordering::Relaxed);
+        self.0.store(layout as u8, Ordering::Relaxed);
     }
 }
 

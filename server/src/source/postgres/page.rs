@@ -1,5 +1,6 @@
-//! One page of a list from PostgreSQL: the keyset query in each layout, and
-//! the rows read into a page through the wire's UTF-8 check.
+//! One page of a list from PostgreSQL: its layout's keyset query
+//! ([`Layout::page_sql`](crate::source::layout::Layout::page_sql)) read into a
+//! page through the wire's UTF-8 check.
 
 use bookstream::book::{BookPage, BookView};
 use futures::{TryStreamExt, future::BoxFuture};
@@ -9,35 +10,8 @@ use tokio_postgres::{
 };
 
 use super::PostgresStore;
-use crate::source::{SourceError, layout::Layout, page_for, stored, stream::PageReader};
+use crate::source::{SourceError, page_for, stored, stream::PageReader};
 
-/// One page of a user's list, by keyset (never OFFSET, so page 10,000 costs
-/// what page 1 does), in each layout a store may have.
-fn page_sql(layout: Layout) -> &'static str {
-    match layout {
-        Layout::BooksInLists => {
-            "SELECT rank, title, author, isbn13, year, genre, score, appended_at_ms
-             FROM recommendations
-             WHERE user_id = $1 AND rank >= $2
-             ORDER BY rank
-             LIMIT $3"
-        }
-        Layout::Joined => {
-            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
-             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-             WHERE r.user_id = $1 AND r.rank >= $2
-             ORDER BY r.rank
-             LIMIT $3"
-        }
-        Layout::JoinedWithoutTimes => {
-            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL::bigint
-             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-             WHERE r.user_id = $1 AND r.rank >= $2
-             ORDER BY r.rank
-             LIMIT $3"
-        }
-    }
-}
 impl PostgresStore {
     async fn read(&self, user_id: i64, from: i64, limit: i64) -> Result<BookPage, SourceError> {
         let client = self.client().await?;
@@ -114,7 +88,7 @@ impl PostgresStore {
     ) -> Result<tokio_postgres::Statement, SourceError> {
         let mut missing = None;
         for layout in self.inner.layout.candidates() {
-            match client.prepare_cached(page_sql(layout)).await {
+            match client.prepare_cached(layout.page_sql()).await {
                 Ok(statement) => {
                     self.inner.layout.remember(layout);
                     return Ok(statement);
@@ -141,8 +115,8 @@ impl PostgresStore {
 }
 
 /// A text column read through the same UTF-8 check as the wire (a word of
-/// ASCII at a time) instead of the standard library's: `from_utf8` was 5% of
-/// the server's CPU on a PostgreSQL stream.
+/// ASCII at a time) instead of the standard library's: the server's
+/// instructions per book on a PostgreSQL stream 3,189 -> 2,628 (callgrind).
 struct Text<'a>(&'a str);
 
 impl<'a> FromSql<'a> for Text<'a> {

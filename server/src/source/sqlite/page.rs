@@ -1,5 +1,6 @@
-//! One page of a list from SQLite: the keyset query in each layout, and
-//! the rows read into a page through the wire's UTF-8 check.
+//! One page of a list from SQLite: its layout's keyset query
+//! ([`Layout::page_sql`](crate::source::layout::Layout::page_sql)) read into a
+//! page through the wire's UTF-8 check.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -10,37 +11,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{CachedStatement, Connection, params};
 
 use super::{SqliteStore, describe::is_missing};
-use crate::source::{
-    SourceError, error::StoreFailure, layout::Layout, page_for, stored, stream::PageReader,
-};
+use crate::source::{SourceError, error::StoreFailure, page_for, stored, stream::PageReader};
 
-/// One page of a user's list, by keyset (never OFFSET, so page 10,000 costs
-/// what page 1 does), in each layout a store may have.
-fn page_sql(layout: Layout) -> &'static str {
-    match layout {
-        Layout::BooksInLists => {
-            "SELECT rank, title, author, isbn13, year, genre, score, appended_at_ms
-             FROM recommendations
-             WHERE user_id = ?1 AND rank >= ?2
-             ORDER BY rank
-             LIMIT ?3"
-        }
-        Layout::Joined => {
-            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, r.appended_at_ms
-             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-             WHERE r.user_id = ?1 AND r.rank >= ?2
-             ORDER BY r.rank
-             LIMIT ?3"
-        }
-        Layout::JoinedWithoutTimes => {
-            "SELECT r.rank, b.title, b.author, b.isbn13, b.year, b.genre, r.score, NULL
-             FROM recommendations AS r JOIN books AS b ON b.book_id = r.book_id
-             WHERE r.user_id = ?1 AND r.rank >= ?2
-             ORDER BY r.rank
-             LIMIT ?3"
-        }
-    }
-}
 impl SqliteStore {
     fn read_page_on(
         &self,
@@ -98,7 +70,7 @@ impl SqliteStore {
     ) -> Result<CachedStatement<'c>, SourceError> {
         let mut missing = None;
         for layout in self.inner.layout.candidates() {
-            match connection.prepare_cached(page_sql(layout)) {
+            match connection.prepare_cached(layout.page_sql()) {
                 Ok(statement) => {
                     self.inner.layout.remember(layout);
                     return Ok(statement);
