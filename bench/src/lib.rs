@@ -106,12 +106,12 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<BenchReport> {
                 against.add(bench.timed(baseline, books).await?);
             }
             for (index, (spec, pair)) in stores.iter().enumerate() {
-                let backends_before = store::backend_cpu_seconds(spec).await;
+                let backends_before = store::backend_cpu(spec).await;
                 best[index].add(bench.timed(pair, books).await?);
                 if let (Some(before), Some(after)) =
-                    (backends_before, store::backend_cpu_seconds(spec).await)
+                    (backends_before, store::backend_cpu(spec).await)
                 {
-                    let spent = after - before;
+                    let spent = after.spent_since(&before);
                     backend_cpu[index] =
                         Some(backend_cpu[index].map_or(spent, |least| least.min(spent)));
                 }

@@ -59,16 +59,12 @@ impl Process {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (build it with cargo build --release{})",
-                    path.display(),
-                    if wrapper.is_empty() {
-                        ""
-                    } else {
-                        "; is valgrind installed?"
-                    }
-                )
+            .with_context(|| match wrapper.first() {
+                Some(program) => format!("starting {} under {program}", path.display()),
+                None => format!(
+                    "starting {} (build it with cargo build --release)",
+                    path.display()
+                ),
             })?;
         let stdout = child.stdout.take().context("the child's stdout is piped")?;
         let mut lines = BufReader::new(stdout).lines();

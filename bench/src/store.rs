@@ -3,6 +3,7 @@
 //! the server's backends.
 
 use std::{
+    collections::HashMap,
     path::Path,
     process::Stdio,
     time::{Duration, Instant},
@@ -67,15 +68,29 @@ pub async fn backend_peak_kib(catalog: &CatalogSpec) -> Option<u64> {
         .max()
 }
 
-/// The CPU seconds the server's PostgreSQL backends have used so far, all
-/// together, read from `/proc` on this machine (the database runs here).
-pub async fn backend_cpu_seconds(catalog: &CatalogSpec) -> Option<f64> {
+/// The CPU seconds each of the server's PostgreSQL backends has used so
+/// far, read from `/proc` on this machine (the database runs here).
+pub async fn backend_cpu(catalog: &CatalogSpec) -> Option<BackendCpu> {
     let pids = backend_pids(catalog).await?;
-    let mut total = 0.0;
-    for pid in pids {
-        total += processes::cpu_seconds_of(pid).ok()?;
+    Some(BackendCpu(
+        pids.into_iter()
+            .filter_map(|pid| Some((pid, processes::cpu_seconds_of(pid).ok()?)))
+            .collect(),
+    ))
+}
+
+/// CPU seconds by backend pid, at one moment.
+pub struct BackendCpu(HashMap<u32, f64>);
+
+impl BackendCpu {
+    /// What the backends spent from `before` to this moment; a backend the
+    /// pool opened in between counts in full, one it closed not at all.
+    pub fn spent_since(&self, before: &BackendCpu) -> f64 {
+        self.0
+            .iter()
+            .map(|(pid, now)| now - before.0.get(pid).copied().unwrap_or(0.0))
+            .sum()
     }
-    Some(total)
 }
 
 /// The backends serving the server's pool, from `pg_stat_activity`; `None`
@@ -97,4 +112,16 @@ async fn backend_pids(catalog: &CatalogSpec) -> Option<Vec<u32>> {
             .filter_map(|pid| pid.trim().parse::<u32>().ok())
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_opened_during_the_run_counts_in_full_and_a_closed_one_not_at_all() {
+        let before = BackendCpu(HashMap::from([(1, 2.0), (2, 5.0)]));
+        let after = BackendCpu(HashMap::from([(1, 2.5), (3, 0.25)]));
+        assert_eq!(after.spent_since(&before), 0.75);
+    }
 }
