@@ -233,22 +233,13 @@ async fn a_follow_resumes_on_another_server_when_its_own_goes_away() {
 /// A writable server process on `store`: its child, gRPC and REST addresses.
 async fn server_process(store: &TestStore) -> (tokio::process::Child, String, String) {
     let catalog = store.spec().reveal();
-    let (child, line) = crate::processes::start_with(
-        "server",
-        &[
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--rest-addr",
-            "127.0.0.1:0",
-            "--catalog",
-            &catalog,
-        ],
+    let (child, line) = crate::processes::start_server_on(
+        &catalog,
         &[
             ("RUST_LOG", "warn"),
             ("BOOKSTREAM_WRITE_TOKEN", WRITE_TOKEN),
         ],
         std::process::Stdio::null(),
-        bookstream::ready::SERVER_PREFIX,
     )
     .await;
     let (grpc, rest) = bookstream::ready::parse_line(&line).unwrap();

@@ -55,6 +55,31 @@ pub(crate) async fn start_with(
         .await
 }
 
+/// Starts the real `server` on free ports over `catalog`, with `envs` and
+/// stderr going to `stderr`; returns it and its readiness line.
+pub(crate) async fn start_server_on(
+    catalog: &str,
+    envs: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, String) {
+    let args = [
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--rest-addr",
+        "127.0.0.1:0",
+        "--catalog",
+        catalog,
+    ];
+    start_with(
+        "server",
+        &args,
+        envs,
+        stderr,
+        bookstream::ready::SERVER_PREFIX,
+    )
+    .await
+}
+
 /// Starts the real `client` against `server_url`, writing to `output`, with
 /// `extra` flags after those; returns it and its trigger's base URL.
 pub(crate) async fn start_client(

@@ -231,16 +231,8 @@ async fn an_append_joins_the_producers_trace() {
     );
     let store = crate::support::TestStore::sqlite("1", 10).await;
     let catalog = store.spec().reveal();
-    let (server, ready) = start_with(
-        "server",
-        &[
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--rest-addr",
-            "127.0.0.1:0",
-            "--catalog",
-            &catalog,
-        ],
+    let (server, ready) = crate::processes::start_server_on(
+        &catalog,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_SERVICE_NAME", "books-server"),
@@ -248,7 +240,6 @@ async fn an_append_joins_the_producers_trace() {
             ("BOOKSTREAM_WRITE_TOKEN", "trace-writes"),
         ],
         Stdio::null(),
-        "bookstream server ready:",
     )
     .await;
     let (grpc_addr, _) = bookstream::ready::parse_line(&ready).unwrap();
