@@ -5,7 +5,7 @@
 #   bench/ingest/measure.sh ROWS [postgres://…]     (release build first)
 #
 # Needs python3 with pyarrow (pip install -r server/tests/requirements.txt)
-# and GNU time; psql for PostgreSQL. Each load starts from an empty store. Rows are books: one `books` row and one `recommendations` row.
+# and GNU time; psql for PostgreSQL. Each load starts from an empty store. Rows are books: one `recommendations` row each.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${1:-1000000}
